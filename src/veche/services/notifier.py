@@ -1,0 +1,69 @@
+"""Wakes long-polling requests (/sync, /events) when a stream they can see moves.
+
+This is the one place that knows about waiting clients. Writers report *who* a change
+concerns; each waiting request registered under that user wakes and reads the change
+itself. A per-user record of the latest position that concerned the user closes the
+race between "the request found nothing new" and "the request started waiting".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from veche.services.streams import Stream, StreamToken
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._current = StreamToken()
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._last_change: dict[str, StreamToken] = {}
+
+    @property
+    def current_token(self) -> StreamToken:
+        """The newest position of every stream that has been announced."""
+        return self._current
+
+    def advance(self, stream: Stream, position: int) -> None:
+        """Record that `stream` reached `position` without waking anyone."""
+        if position > self._current.get(stream):
+            self._current = self._current.advance(stream, position)
+
+    def notify(self, stream: Stream, position: int, user_ids: Iterable[str]) -> None:
+        """`stream` reached `position` with data for `user_ids`: wake their requests."""
+        self.advance(stream, position)
+        for user_id in user_ids:
+            last = self._last_change.get(user_id, StreamToken())
+            if position > last.get(stream):
+                self._last_change[user_id] = last.advance(stream, position)
+            for future in self._waiters.pop(user_id, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    def has_changes_since(self, user_id: str, since: StreamToken) -> bool:
+        last = self._last_change.get(user_id)
+        return last is not None and last.is_after(since)
+
+    async def wait_for_changes(self, user_id: str, since: StreamToken, timeout: float) -> bool:
+        """Wait until something concerning `user_id` moves past `since`, or time out.
+
+        Returns True if woken by a change, False on time-out.
+        """
+        if self.has_changes_since(user_id, since):
+            return True
+        if timeout <= 0:
+            return False
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(user_id, set()).add(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._waiters.get(user_id)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._waiters[user_id]

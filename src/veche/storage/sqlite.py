@@ -1,0 +1,155 @@
+"""The SQLite engine: stdlib sqlite3 in WAL mode, kept off the event loop.
+
+One writer connection on its own thread takes every write transaction in turn (SQLite
+allows one writer anyway; an asyncio lock queues the others without blocking the loop).
+Reads outside transactions go to a few reader connections on their own threads; WAL lets
+them run while the writer writes, each seeing the last committed state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import orjson
+
+from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
+from veche.storage.sql import to_sqlite
+
+T = TypeVar("T")
+
+_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def _adapt(args: Sequence[Any]) -> tuple[Any, ...]:
+    # Lists feed `= ANY(?)`, which sqlite reads through json_each.
+    return tuple(orjson.dumps(a).decode() if isinstance(a, (list, tuple)) else a for a in args)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    try:
+        return conn.execute(to_sqlite(sql), _adapt(args)).fetchall()
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
+
+
+def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
+    try:
+        return conn.execute(to_sqlite(sql), _adapt(args)).rowcount
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    try:
+        conn.executemany(to_sqlite(sql), rows)
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+class _SqliteTransaction(Transaction):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._db._on_writer(_execute, sql, args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        adapted = [_adapt(r) for r in rows]
+        if adapted:
+            await self._db._on_writer(_executemany, sql, adapted)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return await self._db._on_writer(_fetchall, sql, args)
+
+
+class SqliteDatabase(Database):
+    engine = "sqlite"
+
+    def __init__(self, path: str, synchronous: str, readers: int) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str, *, synchronous: str = "FULL", readers: int = 3) -> SqliteDatabase:
+        synchronous = synchronous.upper()
+        if synchronous not in _SYNCHRONOUS_LEVELS:
+            raise DatabaseError(f"synchronous must be one of {_SYNCHRONOUS_LEVELS}")
+        if path == ":memory:" or path.startswith("file::memory:"):
+            # Reader connections would each see a different, empty database.
+            raise DatabaseError("an in-memory SQLite database cannot be shared; give a file path")
+        db = cls(path, synchronous, readers)
+        await db._run(db._writer, lambda conn: conn.execute("PRAGMA journal_mode=WAL"))
+        return db
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, cached_statements=512
+            )
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise DatabaseError("database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, lambda: fn(self._connection()))
+
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._writer, lambda conn: fn(conn, *args))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock:
+            # IMMEDIATE takes the write lock now, so no statement inside can hit SQLITE_BUSY
+            # on a lock upgrade halfway through.
+            await self._on_writer(_execute, "BEGIN IMMEDIATE", ())
+            try:
+                yield _SqliteTransaction(self)
+                await self._on_writer(_execute, "COMMIT", ())
+            except BaseException:
+                await self._on_writer(_rollback)
+                raise
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return await self._run(self._readers, lambda conn: _fetchall(conn, sql, args))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

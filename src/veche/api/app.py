@@ -1,0 +1,39 @@
+"""Builds the aiohttp Application a listener serves, from the route modules of its resources.
+
+Each route module exposes `routes(hs) -> list[aiohttp.web.RouteDef]`; its handlers close
+over the collaborators they take from `hs` when the routes are built. To add endpoints,
+write such a module and list its `routes` under the resource that serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from veche.api import wellknown
+from veche.api.client import versions
+from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
+
+if TYPE_CHECKING:
+    from veche.homeserver import HomeServer
+
+RouteModule = Callable[["HomeServer"], list[web.RouteDef]]
+
+# Resource name (as in a listener's `resources`) → the route modules it serves.
+ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
+    "client": (
+        versions.routes,
+        wellknown.routes,
+    ),
+}
+
+
+def build_app(hs: HomeServer, resources: Iterable[str]) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_JSON_BODY)
+    for resource in sorted(resources):
+        for module_routes in ROUTE_MODULES[resource]:
+            app.add_routes(module_routes(hs))
+    app.on_response_prepare.append(add_cors_headers)
+    return app

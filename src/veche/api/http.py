@@ -1,0 +1,152 @@
+"""The HTTP edge shared by every API module: errors, JSON in and out, CORS, access tokens.
+
+Handlers raise `MatrixError`; `error_middleware` turns it, and anything else that goes
+wrong, into the spec's standard error response (client-server-api/_index.md, "Standard
+error response"), so a client never sees an HTML error page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from veche.storage.accounts import TokenInfo
+
+logger = logging.getLogger(__name__)
+
+CLIENT_PREFIX = "/_matrix/client"
+# Generous for any JSON API body (the largest are federation transactions of 50 PDUs of at
+# most 64 KiB each); media uploads stream and have their own limit.
+MAX_JSON_BODY = 4 * 1024 * 1024
+
+# The headers the spec recommends on every response ("Web Browser Clients").
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class MatrixError(Exception):
+    """An error a handler reports to the client as `{"errcode": …, "error": …, **extra}`."""
+
+    def __init__(self, status: int, errcode: str, message: str, **extra: Any) -> None:
+        super().__init__(f"{status} {errcode}: {message}")
+        self.status = status
+        self.errcode = errcode
+        self.message = message
+        self.extra = extra
+
+    def to_response(self) -> web.Response:
+        body = {"errcode": self.errcode, "error": self.message, **self.extra}
+        return json_response(body, status=self.status)
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+
+
+async def read_json_body(request: web.Request, max_size: int = MAX_JSON_BODY) -> dict[str, Any]:
+    """The request body as a JSON object: 400 M_NOT_JSON if it is not one, 413 if too big."""
+    if request.content_length is not None and request.content_length > max_size:
+        raise _too_large(max_size)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_size:
+            raise _too_large(max_size)
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise MatrixError(400, "M_NOT_JSON", "Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise MatrixError(400, "M_NOT_JSON", "Request body must be a JSON object")
+    return body
+
+
+def _too_large(max_size: int) -> MatrixError:
+    return MatrixError(413, "M_TOO_LARGE", f"Request body is larger than {max_size} bytes")
+
+
+def extract_access_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer` header, the only place the spec allows it."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    # RFC 9110: the auth scheme is case-insensitive.
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Authenticator:
+    """Resolves a request's access token to the account and device behind it."""
+
+    def __init__(self, lookup: Callable[[str], Awaitable[TokenInfo | None]]) -> None:
+        self._lookup = lookup
+
+    async def require(self, request: web.Request, *, allow_guest: bool = False) -> TokenInfo:
+        token = extract_access_token(request)
+        if token is None:
+            raise MatrixError(401, "M_MISSING_TOKEN", _missing_token_message(request))
+        info = await self._lookup(token)
+        if info is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token", soft_logout=False)
+        if info.expires_ts is not None and info.expires_ts <= int(time.time() * 1000):
+            # An expired token is refreshable, which the spec signals with soft_logout.
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", soft_logout=True)
+        if info.is_guest and not allow_guest:
+            raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is not allowed here")
+        return info
+
+
+def _missing_token_message(request: web.Request) -> str:
+    # client-server-api/_index.md "Using access tokens": query-string tokens are no longer
+    # supported, so such a request carries no token; say why to spare the client a hunt.
+    if "access_token" in request.query:
+        return "Access tokens in the query string are not supported; use the Authorization header"
+    return "Missing access token"
+
+
+def _error_for_http_exception(exc: web.HTTPException) -> MatrixError:
+    if exc.status == 404:
+        return MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request")
+    if exc.status == 405:
+        return MatrixError(405, "M_UNRECOGNIZED", "Method not allowed for this endpoint")
+    if exc.status == 413:
+        return MatrixError(413, "M_TOO_LARGE", "Request body is too large")
+    return MatrixError(exc.status, "M_UNKNOWN", exc.reason)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The spec forbids running endpoint logic for OPTIONS; answer every preflight here.
+    if request.method == "OPTIONS":
+        return web.Response(status=204)
+    try:
+        return await handler(request)
+    except MatrixError as e:
+        return e.to_response()
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return _error_for_http_exception(e).to_response()
+    except Exception:
+        logger.exception("Unhandled error in %s %s", request.method, request.path)
+        return MatrixError(500, "M_UNKNOWN", "Internal server error").to_response()
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An `on_response_prepare` hook, so even streamed and redirect responses get CORS."""
+    response.headers.update(CORS_HEADERS)

@@ -29,6 +29,7 @@ class RedactionAlgorithm(enum.IntEnum):
 
     V1 = 1
     V6 = 6
+    V8 = 8  # v8 has no fragment of its own: rooms/v8.md writes it out (join_rules keep `allow`)
     V9 = 9
     V11 = 11
 
@@ -96,8 +97,10 @@ def _version(identifier: str, n: int) -> RoomVersion:
         state_res = StateResAlgorithm.V2_1
     if n <= 5:
         redaction = RedactionAlgorithm.V1
-    elif n <= 8:
+    elif n <= 7:
         redaction = RedactionAlgorithm.V6
+    elif n == 8:
+        redaction = RedactionAlgorithm.V8
     elif n <= 10:
         redaction = RedactionAlgorithm.V9
     else:

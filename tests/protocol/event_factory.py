@@ -21,8 +21,8 @@ What the factory fills in:
   an exact list instead (e.g. to test that rejection).
 - `depth`: one more than the deepest prev event (1 with no prev events), unless given.
 - `origin_server_ts`: a per-factory clock that advances by 1000 ms per event, unless given.
-- `hashes.sha256`: the real content hash of the PDU (without `signatures`); `signatures`
-  is empty — these events are unsigned.
+- `hashes.sha256`: the real content hash of the PDU (without `signatures`/`unsigned`);
+  `signatures` is empty — these events are unsigned unless `extra` supplies signatures.
 - `event_id`: synthetic and deterministic: `$<hash>:<sender's server>` for v1/v2, and
   `$<hash>` (standard or URL-safe unpadded base64, as the version's format has it) for v3+.
   The hash covers the whole PDU, so equal PDUs get equal IDs. Pass `event_id=` to choose one.
@@ -120,8 +120,10 @@ class EventFactory:
                 pdu["redacts"] = redacts
         if extra:
             pdu.update(extra)
-        pdu["hashes"] = {"sha256": _b64(hashlib.sha256(_canonical(pdu)).digest(), False)}
-        pdu["signatures"] = {}
+        if "hashes" not in pdu:
+            hashed = {k: v for k, v in pdu.items() if k not in ("signatures", "unsigned")}
+            pdu["hashes"] = {"sha256": _b64(hashlib.sha256(_canonical(hashed)).digest(), False)}
+        pdu.setdefault("signatures", {})
         return Event(pdu, rv, event_id or self._synthetic_id(pdu))
 
     def state(

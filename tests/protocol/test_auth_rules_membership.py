@@ -347,3 +347,16 @@ def test_member_needs_state_key_and_membership(version):
         check_auth_rules(room.state_event("m.room.member", CAROL, CAROL, {}), room.state)
     with pytest.raises(AuthError, match="state key"):
         check_auth_rules(room.event("m.room.member", CAROL, {"membership": "join"}), room.state)
+
+
+@pytest.mark.parametrize("version", ["1", "12"])
+@pytest.mark.parametrize(
+    "signatures",
+    [{}, {"id.example.org": {"ed25519:0": 5}}, {"id.example.org": {"curve25519:0": "AAAA"}}, {"id.example.org": []},
+     "nope", {"id.example.org": {"ed25519:0": "not base64!"}}],
+)
+def test_third_party_invite_with_malformed_signatures(version, signatures):
+    room = AuthRoom(version)
+    ThirdPartyInvite(room)
+    signed = {"mxid": CAROL, "token": "tok", "signatures": signatures, "n": 1.5}
+    assert not allowed(room, _tpi_member(room, CAROL, MOD, signed))

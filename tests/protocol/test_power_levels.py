@@ -198,3 +198,8 @@ def test_malformed_stored_value_falls_back_to_default():
     pl = f.state("m.room.power_levels", ALICE, "", {"ban": "lots", "events": {"m.x": [1]}})
     assert get_named_level("ban", pl) == 50
     assert get_required_event_level("m.x", False, pl) == 0
+
+
+def test_absurdly_long_integer_string_is_invalid_not_a_crash():
+    with pytest.raises(InvalidPowerLevel):
+        parse_power_level_value("9" * 5000, get_room_version("1"))

@@ -49,7 +49,10 @@ def parse_power_level_value(value: Any, room_version: RoomVersion) -> int:
         return value
     if isinstance(value, str) and not room_version.enforce_int_power_levels:
         if _STRINGY_INT.fullmatch(value):
-            return int(value.strip(" \t\n\r\f\v"))
+            try:
+                return int(value.strip(" \t\n\r\f\v"))
+            except ValueError:  # beyond Python's int-from-string digit limit
+                raise InvalidPowerLevel(f"{value[:20]!r}… is too long") from None
         raise InvalidPowerLevel(f"{value!r} is not an integer string")
     if isinstance(value, float) and not room_version.strict_canonical_json:
         if not math.isfinite(value):

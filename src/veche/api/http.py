@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from veche.errors import MatrixError
+
 if TYPE_CHECKING:
     from veche.storage.accounts import TokenInfo
 
@@ -35,19 +37,8 @@ CORS_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class MatrixError(Exception):
-    """An error a handler reports to the client as `{"errcode": …, "error": …, **extra}`."""
-
-    def __init__(self, status: int, errcode: str, message: str, **extra: Any) -> None:
-        super().__init__(f"{status} {errcode}: {message}")
-        self.status = status
-        self.errcode = errcode
-        self.message = message
-        self.extra = extra
-
-    def to_response(self) -> web.Response:
-        body = {"errcode": self.errcode, "error": self.message, **self.extra}
-        return json_response(body, status=self.status)
+def error_response(error: MatrixError) -> web.Response:
+    return json_response(error.to_body(), status=error.status)
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
@@ -137,14 +128,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except MatrixError as e:
-        return e.to_response()
+        return error_response(e)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return _error_for_http_exception(e).to_response()
+        return error_response(_error_for_http_exception(e))
     except Exception:
         logger.exception("Unhandled error in %s %s", request.method, request.path)
-        return MatrixError(500, "M_UNKNOWN", "Internal server error").to_response()
+        return error_response(MatrixError(500, "M_UNKNOWN", "Internal server error"))
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -28,10 +28,13 @@ def auth_event_ids(event: Event) -> list[str]:
     it is still part of every other event's auth chain.
     """
     ids = event.auth_event_ids
-    if event.room_version.room_id_from_create_event and (event.type, event.state_key) != CREATE_KEY:
-        room_id = event.room_id
-        if isinstance(room_id, str) and room_id.startswith("!"):
-            ids = [*ids, "$" + room_id[1:]]
+    if event.room_version.room_id_from_create_event:
+        # Read the PDU directly: this runs once per event of every auth chain walked.
+        pdu = event.pdu
+        if pdu["type"] != "m.room.create" or pdu.get("state_key") != "":
+            room_id = pdu.get("room_id")
+            if isinstance(room_id, str) and room_id.startswith("!"):
+                ids.append("$" + room_id[1:])
     return ids
 
 
@@ -62,7 +65,11 @@ def closure(
         if eid in seen or eid in stop:
             continue
         seen.add(eid)
-        stack.extend(auth_event_ids(get_event(event_map, eid)))
+        try:
+            event = event_map[eid]
+        except KeyError:
+            raise MissingEventError(eid) from None
+        stack.extend(auth_event_ids(event))
     return seen
 
 

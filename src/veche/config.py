@@ -1,0 +1,391 @@
+"""Veche's configuration: a YAML file, every setting overridable by an environment variable.
+
+Precedence: built-in default < YAML file < environment variable (`VECHE_<SETTING>`).
+Relative paths written in the file are relative to the file's directory, so a config
+file and its data can move together; relative paths from the environment or the
+defaults are relative to the current directory.
+
+A wrong setting raises `ConfigError`, whose message is one line naming the setting (the
+file key or the environment variable) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from veche.protocol.identifiers import InvalidIdentifier, parse_server_name
+from veche.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+
+ENV_PREFIX = "VECHE_"
+DEFAULT_SERVER_NAME = "localhost"
+DEFAULT_LISTEN = "127.0.0.1:8008"
+DEFAULT_DATA_DIR = "data"
+
+# What a listener can serve; later parts of the server (federation, media, metrics) add theirs.
+KNOWN_RESOURCES = frozenset({"client"})
+REGISTRATION_MODES = ("closed", "token", "open")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# The top-level keys of the file, each with its environment variable.
+_FILE_KEYS = (
+    "server_name",
+    "public_baseurl",
+    "data_dir",
+    "database",
+    "signing_key_path",
+    "listeners",
+    "registration",
+    "rate_limits",
+    "default_room_version",
+    "log_level",
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; str(error) is the one line to show the operator."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    host: str
+    port: int  # 0 asks the OS for a free port (used by tests)
+    resources: frozenset[str]
+
+    @property
+    def address(self) -> str:
+        return format_host_port(self.host, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server_name: str
+    public_baseurl: str
+    data_dir: Path
+    database: str  # a postgresql:// DSN or an absolute SQLite file path
+    signing_key_path: Path
+    listeners: tuple[Listener, ...]
+    registration: str
+    rate_limits: bool
+    default_room_version: str
+    log_level: str
+    config_path: Path | None = None
+
+    def listener_for(self, resource: str) -> Listener | None:
+        for listener in self.listeners:
+            if resource in listener.resources:
+                return listener
+        return None
+
+
+def env_var(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file at `path` (or none), apply environment overrides and validate."""
+    environ = os.environ if environ is None else environ
+    file_settings = _read_file(path) if path is not None else {}
+    base_dir = path.parent.absolute() if path is not None else Path.cwd()
+    where = str(path) if path is not None else "config"
+    return _Builder(file_settings, environ, base_dir, where).build(path)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read the config file ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise ConfigError(str(path), f"not valid YAML{position}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "the file must hold a mapping of settings")
+    for key in data:
+        if key not in _FILE_KEYS:
+            raise ConfigError(f"{path}: {key}", "unknown setting")
+    return data
+
+
+class _Builder:
+    """Resolves each setting from the environment, the file or its default, in that order."""
+
+    def __init__(
+        self, file: dict[str, Any], environ: Mapping[str, str], base_dir: Path, where: str
+    ) -> None:
+        self.file = file
+        self.environ = environ
+        self.base_dir = base_dir
+        self.where = where
+
+    def build(self, path: Path | None) -> Config:
+        data_dir = self.path_setting("data_dir", DEFAULT_DATA_DIR)
+        listeners = self.listeners()
+        server_name = self.setting("server_name", DEFAULT_SERVER_NAME, _parse_server_name)
+        database = self.setting("database", None, self.parse_database)
+        signing_key_path = self.path_setting("signing_key_path", None)
+        public_baseurl = self.setting("public_baseurl", None, _parse_baseurl)
+        return Config(
+            server_name=server_name,
+            public_baseurl=public_baseurl or _default_baseurl(listeners),
+            data_dir=data_dir,
+            database=database or str(data_dir / "veche.db"),
+            signing_key_path=signing_key_path or data_dir / "signing.key",
+            listeners=listeners,
+            registration=self.setting("registration", "closed", _parse_registration),
+            rate_limits=self.setting("rate_limits", True, _parse_on_off),
+            default_room_version=self.setting(
+                "default_room_version", DEFAULT_ROOM_VERSION, _parse_room_version
+            ),
+            log_level=self.setting("log_level", "INFO", _parse_log_level),
+            config_path=path.absolute() if path is not None else None,
+        )
+
+    def setting(self, key: str, default: Any, parse: Callable[[Any], Any]) -> Any:
+        name = env_var(key)
+        if name in self.environ:
+            return _checked(name, parse, self.environ[name])
+        if key in self.file:
+            return _checked(f"{self.where}: {key}", parse, self.file[key])
+        return default
+
+    def path_setting(self, key: str, default: str | None) -> Path | None:
+        name = env_var(key)
+        if name in self.environ:
+            return _checked(name, _parse_path, self.environ[name], Path.cwd())
+        if key in self.file:
+            return _checked(f"{self.where}: {key}", _parse_path, self.file[key], self.base_dir)
+        return None if default is None else Path.cwd() / default
+
+    def parse_database(self, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError("expected a SQLite file path or a postgresql:// DSN")
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme in ("postgresql", "postgres"):
+            return value
+        if scheme:
+            raise ValueError(f"unsupported database URL scheme {scheme!r} (use postgresql://)")
+        base = Path.cwd() if env_var("database") in self.environ else self.base_dir
+        return str(base / Path(value).expanduser())
+
+    def listeners(self) -> tuple[Listener, ...]:
+        setting = f"{self.where}: listeners"
+        raw = self.file.get("listeners")
+        if raw is None:
+            listeners = [Listener(*_split_host_port(DEFAULT_LISTEN), frozenset({"client"}))]
+        elif not isinstance(raw, list) or not raw:
+            raise ConfigError(setting, "expected a non-empty list of listeners")
+        else:
+            listeners = [_parse_listener(f"{setting}[{i}]", item) for i, item in enumerate(raw)]
+        seen: set[str] = set()
+        for i, listener in enumerate(listeners):
+            repeated = listener.resources & seen
+            if repeated:
+                raise ConfigError(
+                    f"{setting}[{i}]", f"resource {min(repeated)!r} is served by two listeners"
+                )
+            seen |= listener.resources
+        name = env_var("listen")
+        if name in self.environ:
+            host, port = _checked(name, _split_host_port, self.environ[name])
+            listeners = _with_client_address(listeners, host, port)
+        return tuple(listeners)
+
+
+def _checked(setting: str, parse: Callable[..., Any], value: Any, *args: Any) -> Any:
+    try:
+        return parse(value, *args)
+    except ValueError as e:
+        raise ConfigError(setting, str(e)) from None
+
+
+def _with_client_address(listeners: list[Listener], host: str, port: int) -> list[Listener]:
+    for i, listener in enumerate(listeners):
+        if "client" in listener.resources:
+            listeners[i] = Listener(host, port, listener.resources)
+            return listeners
+    return [*listeners, Listener(host, port, frozenset({"client"}))]
+
+
+def _parse_listener(setting: str, item: Any) -> Listener:
+    if not isinstance(item, dict):
+        raise ConfigError(setting, "expected a mapping with 'address' and 'resources'")
+    unknown = set(item) - {"address", "resources"}
+    if unknown:
+        raise ConfigError(f"{setting}.{min(unknown)}", "unknown setting")
+    host, port = _checked(f"{setting}.address", _split_host_port, item.get("address"))
+    resources = item.get("resources")
+    if not isinstance(resources, list) or not resources:
+        raise ConfigError(f"{setting}.resources", "expected a non-empty list, e.g. [client]")
+    for resource in resources:
+        if resource not in KNOWN_RESOURCES:
+            known = ", ".join(sorted(KNOWN_RESOURCES))
+            raise ConfigError(
+                f"{setting}.resources", f"unknown resource {resource!r} (known: {known})"
+            )
+    return Listener(host, port, frozenset(resources))
+
+
+def _split_host_port(value: Any) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(f"expected host:port, got {value!r}")
+    host, _, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        _check_ip(host, value)
+    elif ":" in host:
+        raise ValueError(f"IPv6 addresses must be in brackets, e.g. [::1]:8008, got {value!r}")
+    if not host:
+        raise ValueError(f"missing host in {value!r}")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid port in {value!r}")
+    return host, int(port_text)
+
+
+def _check_ip(host: str, value: str) -> None:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError(f"invalid IPv6 address in {value!r}") from None
+
+
+def format_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _default_baseurl(listeners: tuple[Listener, ...]) -> str:
+    client = next((entry for entry in listeners if "client" in entry.resources), None)
+    if client is None:
+        return ""
+    # A wildcard bind address is no address to hand a client; localhost is the useful guess.
+    host = "localhost" if client.host in ("0.0.0.0", "::") else client.host
+    return f"http://{format_host_port(host, client.port)}"
+
+
+def check_server_name(setting: str, value: Any) -> str:
+    return _checked(setting, _parse_server_name, value)
+
+
+def _parse_server_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a server name such as example.org, got {value!r}")
+    try:
+        parse_server_name(value)
+    except InvalidIdentifier as e:
+        # The message reads "server name '<value>': <what is wrong>".
+        raise ValueError(f"invalid {e}") from None
+    return value
+
+
+def _parse_baseurl(value: Any) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _parse_path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a path")
+    return base / Path(value).expanduser()
+
+
+def _parse_registration(value: Any) -> str:
+    if value not in REGISTRATION_MODES:
+        raise ValueError(f"expected one of {', '.join(REGISTRATION_MODES)}, got {value!r}")
+    return value
+
+
+def _parse_on_off(value: Any) -> bool:
+    # YAML 1.1 reads a bare `on`/`off` as a boolean, so both spellings arrive here.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("on", "off"):
+        return value.lower() == "on"
+    raise ValueError(f"expected on or off, got {value!r}")
+
+
+def _parse_room_version(value: Any) -> str:
+    version = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if version not in KNOWN_ROOM_VERSIONS:
+        known = ", ".join(KNOWN_ROOM_VERSIONS)
+        raise ValueError(f"unknown room version {value!r} (known: {known})")
+    return version
+
+
+def _parse_log_level(value: Any) -> str:
+    level = value.upper() if isinstance(value, str) else None
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def render_config(server_name: str, data_dir: Path, config_dir: Path | None) -> str:
+    """The text of a fresh config file (`veche generate-config`).
+
+    `data_dir` is written relative to `config_dir` when it lies inside it, so the file
+    and its data can be moved together.
+    """
+    if config_dir is not None and data_dir.absolute().is_relative_to(config_dir.absolute()):
+        data_dir_text = os.path.relpath(data_dir.absolute(), config_dir.absolute())
+    else:
+        data_dir_text = str(data_dir.absolute())
+    # JSON strings are valid YAML scalars, and quoting keeps values like `on` as strings.
+    q = json.dumps
+    return f"""\
+# Veche configuration.
+# Every setting can be overridden by an environment variable VECHE_<SETTING>, for example
+# VECHE_LOG_LEVEL=DEBUG; VECHE_LISTEN overrides the address of the client listener.
+# Relative paths in this file are relative to the directory of this file.
+
+# The name in every user ID of this server (@alice:<server_name>). It cannot be changed
+# once users exist.
+server_name: {q(server_name)}
+
+# Holds the signing key and, by default, the SQLite database.
+data_dir: {q(data_dir_text)}
+
+# A SQLite file path or a postgresql:// DSN. Unset: <data_dir>/veche.db
+# database: "postgresql://veche@localhost/veche"
+
+# Where to listen and what to serve there.
+listeners:
+  - address: {q(DEFAULT_LISTEN)}
+    resources: [client]
+
+# The URL clients reach this server at, announced in /.well-known/matrix/client.
+# Unset: http://<address of the client listener>
+# public_baseurl: "https://matrix.example.org"
+
+# Who may create an account through the API: closed, token or open.
+# `veche register-user` works whatever this says.
+registration: "closed"
+
+# Refuse requests beyond a per-user rate: on or off.
+rate_limits: "on"
+
+# The room version of newly created rooms.
+default_room_version: {q(DEFAULT_ROOM_VERSION)}
+
+# DEBUG, INFO, WARNING, ERROR or CRITICAL.
+log_level: "INFO"
+"""

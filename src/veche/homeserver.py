@@ -1,0 +1,148 @@
+"""The HomeServer: every long-lived component of one Veche process, built once from the config.
+
+`HomeServer.create(config)` opens the database, loads (or creates) the signing key and
+builds the stores, then the services, then the HTTP apps, handing each component the
+collaborators it needs. Nothing is looked up globally: to add a component, build it in
+`create` after what it depends on and pass it along.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import web
+
+from veche.api.app import build_app
+from veche.api.http import Authenticator
+from veche.config import Config, Listener, format_host_port
+from veche.log import ACCESS_LOG_FORMAT
+from veche.protocol.signing import (
+    InvalidKeyError,
+    SigningKey,
+    format_signing_key_file,
+    generate_signing_key,
+    read_signing_key_file,
+)
+from veche.services.passwords import PasswordHasher
+from veche.storage.accounts import AccountStore
+from veche.storage.database import Database, open_database
+
+logger = logging.getLogger(__name__)
+
+# How long a stopping server lets in-flight requests finish.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class StartupError(Exception):
+    """The server cannot start; str(error) is the one line to show the operator."""
+
+
+class HomeServer:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        signing_key: SigningKey,
+        accounts: AccountStore,
+        passwords: PasswordHasher,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.signing_key = signing_key
+        self.accounts = accounts
+        self.passwords = passwords
+        self.auth = Authenticator(accounts.lookup_access_token)
+        self._runners: list[web.AppRunner] = []
+        # Resource → the (host, port) it is served on, known once `start` has bound it.
+        self.bound: dict[str, tuple[str, int]] = {}
+
+    @classmethod
+    async def create(
+        cls, config: Config, *, passwords: PasswordHasher | None = None
+    ) -> HomeServer:
+        """`passwords` replaces the default hasher (tests pass a cheap one)."""
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        signing_key = load_or_create_signing_key(config.signing_key_path)
+        db = await open_configured_database(config)
+        accounts = AccountStore(db)
+        return cls(config, db, signing_key, accounts, passwords or PasswordHasher())
+
+    async def start(self) -> None:
+        """Binds every listener; `bound` then holds the real ports (useful with port 0)."""
+        for listener in self.config.listeners:
+            runner = web.AppRunner(
+                build_app(self, listener.resources),
+                access_log_format=ACCESS_LOG_FORMAT,
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            )
+            await runner.setup()
+            self._runners.append(runner)
+            try:
+                await web.TCPSite(runner, listener.host, listener.port).start()
+            except OSError as e:
+                raise StartupError(f"cannot listen on {listener.address}: {e.strerror}") from None
+            host, port = runner.addresses[0][:2]
+            for resource in listener.resources:
+                self.bound[resource] = (host, port)
+            logger.info("Serving %s on http://%s", _describe(listener), format_host_port(host, port))
+
+    async def stop(self) -> None:
+        """Stops accepting, lets in-flight requests finish briefly, then closes everything."""
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        await self.db.close()
+        self.passwords.close()
+
+
+def _describe(listener: Listener) -> str:
+    return ", ".join(sorted(listener.resources))
+
+
+def load_or_create_signing_key(path: Path) -> SigningKey:
+    """The server's signing key; a new one is written (mode 0600) if the file is absent."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _create_signing_key(path)
+    except OSError as e:
+        raise StartupError(f"cannot read the signing key {path}: {e.strerror}") from None
+    try:
+        return read_signing_key_file(text)
+    except InvalidKeyError as e:
+        raise StartupError(f"signing key {path}: {e}") from None
+
+
+def _create_signing_key(path: Path) -> SigningKey:
+    # Synapse names its keys a_XXXX; any [A-Za-z0-9_] version would do.
+    key = generate_signing_key("a_" + secrets.token_hex(2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise StartupError(f"cannot create the signing key {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(format_signing_key_file(key))
+    logger.info("Generated signing key %s in %s", key.key_id, path)
+    return key
+
+
+async def open_configured_database(config: Config) -> Database:
+    try:
+        return await open_database(config.database)
+    except Exception as e:
+        logger.debug("Opening the database failed", exc_info=True)
+        raise StartupError(f"database {_redact(config.database)}: {e}") from None
+
+
+def _redact(target: str) -> str:
+    """The database target without the password a DSN may carry."""
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

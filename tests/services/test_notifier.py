@@ -29,3 +29,19 @@ async def test_timeout_cleans_up_waiters():
     notifier = Notifier()
     assert await notifier.wait_for_changes("@alice:hs", StreamToken(), timeout=0.01) is False
     assert notifier._waiters == {}
+
+
+async def test_change_committed_out_of_order_waits_until_visible():
+    notifier = Notifier()
+    since = notifier.current_token
+    bob = asyncio.create_task(notifier.wait_for_changes("@bob:hs", since, timeout=5))
+    await asyncio.sleep(0)
+    # Position 2 (Bob's room) commits while position 1 (Alice's room) is still in flight.
+    notifier.notify(Stream.EVENTS, 2, ["@bob:hs"], visible_upto=0)
+    await asyncio.sleep(0)
+    assert not bob.done()
+    assert not notifier.has_changes_since("@bob:hs", since)
+    notifier.notify(Stream.EVENTS, 1, ["@alice:hs"], visible_upto=2)
+    assert await bob is True
+    assert notifier.current_token.events == 2
+    assert notifier.has_changes_since("@alice:hs", since)

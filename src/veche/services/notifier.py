@@ -9,6 +9,7 @@ race between "the request found nothing new" and "the request started waiting".
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Iterable
 
 from veche.services.streams import Stream, StreamToken
@@ -19,6 +20,8 @@ class Notifier:
         self._current = StreamToken()
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._last_change: dict[str, StreamToken] = {}
+        # Per stream, changes persisted above the visible position: (position, users).
+        self._pending: dict[Stream, list[tuple[int, tuple[str, ...]]]] = {}
 
     @property
     def current_token(self) -> StreamToken:
@@ -30,9 +33,26 @@ class Notifier:
         if position > self._current.get(stream):
             self._current = self._current.advance(stream, position)
 
-    def notify(self, stream: Stream, position: int, user_ids: Iterable[str]) -> None:
-        """`stream` reached `position` with data for `user_ids`: wake their requests."""
-        self.advance(stream, position)
+    def notify(
+        self, stream: Stream, position: int, user_ids: Iterable[str], *, visible_upto: int | None = None
+    ) -> None:
+        """`stream` reached `position` with data for `user_ids`: wake their requests.
+
+        Writers of a stream may commit out of order; `visible_upto` is the position below
+        which everything has committed. A change above it is held back until a later
+        call makes it visible, so no request wakes to find nothing, and none sleeps
+        through a change that was announced early.
+        """
+        if visible_upto is None:
+            visible_upto = position
+        pending = self._pending.setdefault(stream, [])
+        heapq.heappush(pending, (position, tuple(user_ids)))
+        self.advance(stream, visible_upto)
+        while pending and pending[0][0] <= visible_upto:
+            _, users = heapq.heappop(pending)
+            self._wake(stream, visible_upto, users)
+
+    def _wake(self, stream: Stream, position: int, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
             last = self._last_change.get(user_id, StreamToken())
             if position > last.get(stream):

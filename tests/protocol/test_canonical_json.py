@@ -194,3 +194,22 @@ legacy_values = st.recursive(
 @given(legacy_values)
 def test_non_strict_matches_the_canonicaljson_package(value):
     assert encode_canonical_json(value, strict=False) == canonicaljson.encode_canonical_json(value)
+
+
+def test_subclasses_of_json_types_are_encoded_as_their_base():
+    import collections
+    import enum
+
+    class Membership(enum.StrEnum):
+        JOIN = "join"
+
+    class Level(enum.IntEnum):
+        ADMIN = 100
+
+    obj = collections.OrderedDict(b=(Membership.JOIN, Level.ADMIN), a={"x": 2.0})
+    assert encode_canonical_json(obj) == b'{"a":{"x":2},"b":["join",100]}'
+    assert encode_canonical_json((1, collections.OrderedDict(z=1.0))) == b'[1,{"z":1}]'
+    with pytest.raises(CanonicalJsonError):
+        encode_canonical_json(collections.OrderedDict(a=[0.5]))
+    with pytest.raises(CanonicalJsonError, match="key"):
+        encode_canonical_json({"a": {1: 2}, "b": 2**60}, strict=False)

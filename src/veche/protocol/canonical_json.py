@@ -111,40 +111,64 @@ class _Plan:
 
 
 def _inspect(obj: Any, strict: bool) -> str:
-    """Check keys and numbers; say which encoder can write `obj` canonically."""
-    plan = _Plan.ORJSON
-    stack = [obj]
+    """Check the numbers; say which encoder can write `obj` canonically.
+
+    Object keys are left to the encoders: orjson refuses non-string keys itself, and the
+    rare stdlib path checks them in `_check_keys`.
+    """
+    plan = _inspect_value(obj, strict, _Plan.ORJSON)
+    # Only containers go on the stack; strings, the bulk of any event, are skipped inline.
+    stack = [obj] if _json_kind(obj) in (dict, list) else []
     while stack:
-        value = stack.pop()
-        kind = _json_kind(value)
-        if kind is str or kind is bool or kind is None:
-            continue
-        if kind is dict:
-            for key in value:
-                if type(key) is not str:
-                    raise CanonicalJsonError(f"object key {key!r} is not a string")
-            stack.extend(value.values())
-        elif kind is list:
-            stack.extend(value)
-        elif kind is int:
-            if not MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                if strict:
-                    raise CanonicalJsonError(
-                        f"integer {value} is outside the canonical JSON range"
-                    )
-                plan = _Plan.STDLIB
-        elif kind is float:
-            if not math.isfinite(value):
-                raise CanonicalJsonError(f"{value!r} is not valid JSON")
-            if not strict:
-                plan = _Plan.STDLIB
-            elif value.is_integer() and MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                plan = _Plan.INTEGRAL_FLOATS
+        container = stack.pop()
+        for value in container.values() if isinstance(container, dict) else container:
+            kind = type(value)
+            if kind is str:
+                continue
+            if kind is dict or kind is list:
+                stack.append(value)
+            elif kind is int and MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                continue
             else:
-                raise CanonicalJsonError(f"float {value!r} is not allowed in canonical JSON")
-        else:
-            raise CanonicalJsonError(f"{type(value).__name__} is not a JSON type")
+                plan = _inspect_value(value, strict, plan)
+                if _json_kind(value) in (dict, list):
+                    stack.append(value)
+    if plan is _Plan.STDLIB:
+        _check_keys(obj)
     return plan
+
+
+def _inspect_value(value: Any, strict: bool, plan: str) -> str:
+    kind = _json_kind(value)
+    if kind is int:
+        if not MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            if strict:
+                raise CanonicalJsonError(f"integer {value} is outside the canonical JSON range")
+            return _Plan.STDLIB
+    elif kind is float:
+        if not math.isfinite(value):
+            raise CanonicalJsonError(f"{value!r} is not valid JSON")
+        if not strict:
+            return _Plan.STDLIB
+        if not (value.is_integer() and MIN_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER):
+            raise CanonicalJsonError(f"float {value!r} is not allowed in canonical JSON")
+        if plan is _Plan.ORJSON:
+            return _Plan.INTEGRAL_FLOATS
+    elif kind is object:
+        raise CanonicalJsonError(f"{type(value).__name__} is not a JSON type")
+    return plan
+
+
+def _check_keys(obj: Any) -> None:
+    kind = _json_kind(obj)
+    if kind is dict:
+        for key, value in obj.items():
+            if type(key) is not str:
+                raise CanonicalJsonError(f"object key {key!r} is not a string")
+            _check_keys(value)
+    elif kind is list:
+        for value in obj:
+            _check_keys(value)
 
 
 _KINDS = (str, bool, int, float, dict, list)

@@ -384,3 +384,16 @@ def test_v1_member_conflict_ban_after_join():
     a.send(ALICE, "m.room.topic", "", {"topic": "deeper"})
     ban = a.send_member(EVE, "ban", sender=ALICE)
     assert room.resolve(a, b)[member_key(EVE)] == ban.event_id
+
+
+def test_v1_join_rules_are_resolved_before_members():
+    room = Room("1", {ALICE: 100})
+    room.send_member(EVE, "join")
+    eve_leave = room.send_member(EVE, "leave")
+    a, b = room.fork(), room.fork()
+    invite_only = a.send(ALICE, "m.room.join_rules", "", {"join_rule": "invite"})
+    b.send_member(EVE, "join")
+    resolved = room.resolve(a, b)
+    # The join rule is settled first (invite); Eve's rejoin is then refused.
+    assert resolved[("m.room.join_rules", "")] == invite_only.event_id
+    assert resolved[member_key(EVE)] == eve_leave.event_id

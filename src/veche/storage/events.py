@@ -1,0 +1,515 @@
+"""Persisting events with their state in one transaction, and reading them back in batches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+from veche.protocol.events import Event, StateKey
+from veche.storage.cache import LruCache
+from veche.storage.database import Database, Transaction
+from veche.storage.interning import AfterCommit, StateKeyInterner, StringInterner
+from veche.storage.rooms import RoomStore
+from veche.storage.state import NidState, StateStore
+from veche.storage.stream import StreamIdGenerator
+
+StateBefore = int | Mapping[StateKey, str]
+"""The state before an event: a snapshot nid (see `StateStore.get_snapshot_after`), or the
+full state as (type, state_key) → event ID (e.g. the result of state resolution)."""
+
+_TOKEN = re.compile(r"^t(-?\d+)-(-?\d+)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TopologicalToken:
+    """A place in a room's topological order: just after the event at (depth, stream).
+
+    Paginating backwards from it includes that event; forwards excludes it.
+    """
+
+    depth: int
+    stream: int
+
+    @classmethod
+    def before(cls, depth: int, stream: int) -> TopologicalToken:
+        """The place just before the event at (depth, stream)."""
+        return cls(depth, stream - 1)
+
+    def serialize(self) -> str:
+        return f"t{self.depth}-{self.stream}"
+
+    @classmethod
+    def parse(cls, text: str) -> TopologicalToken:
+        match = _TOKEN.match(text)
+        if not match:
+            raise ValueError(f"not a topological token: {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedEvent:
+    event_id: str
+    stream_ordering: int | None  # None for outliers
+    snapshot_nid: int | None  # the state after the event; None for outliers
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    room_id: str
+    stream_ordering: int | None
+    depth: int
+    outlier: bool
+    soft_failed: bool
+    rejected_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEvents:
+    events: list[Event]  # oldest first
+    limited: bool  # older events in the range were left out
+    prev_batch: TopologicalToken | None  # where /messages continues backwards; None if empty
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[Event]  # in the direction of pagination
+    next_token: TopologicalToken | None  # None when the room has no more events that way
+
+
+# Events the client sees in timelines: not rejected, not soft failed (spec:
+# server-server-api.md "Soft failure"), and not outliers (which have no stream position).
+_VISIBLE = "e.rejected_reason IS NULL AND NOT e.soft_failed AND e.stream_ordering IS NOT NULL"
+
+
+class EventStore:
+    def __init__(
+        self,
+        db: Database,
+        stream: StreamIdGenerator,
+        event_ids: StringInterner,
+        users: StringInterner,
+        state_keys: StateKeyInterner,
+        rooms: RoomStore,
+        state: StateStore,
+        *,
+        event_cache_size: int = 50_000,
+    ) -> None:
+        self._db = db
+        self._stream = stream
+        self._event_ids = event_ids
+        self._users = users
+        self._state_keys = state_keys
+        self._rooms = rooms
+        self._state = state
+        # Event objects are shared between callers, who must not modify them.
+        self._events: LruCache[str, Event] = LruCache(event_cache_size)
+
+    @property
+    def current_stream_token(self) -> int:
+        """Every event at or below this position has committed."""
+        return self._stream.current_token
+
+    # Writing
+
+    async def persist_event(
+        self,
+        event: Event,
+        *,
+        state_before: StateBefore | None = None,
+        outlier: bool = False,
+        soft_failed: bool = False,
+        advance_current_state: bool = False,
+    ) -> PersistedEvent:
+        """Store an event and everything that follows from it in one transaction.
+
+        A non-outlier needs `state_before` (`{}` for a create event); the state after it is
+        that state plus the event itself if it is an accepted state event. With
+        `advance_current_state` the room's current state and memberships become that state.
+        Outliers get no stream position and no state. Persisting a known event again is a
+        no-op, except that an outlier persisted as a non-outlier joins the timeline.
+        """
+        if not outlier and state_before is None:
+            raise ValueError("a non-outlier event needs the state before it")
+        after = AfterCommit()
+        with nullcontext(None) if outlier else self._stream.position() as stream_ordering:
+            async with self._db.transaction() as txn:
+                persisted = await self._persist(
+                    txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after
+                )
+            after.run()
+        return persisted
+
+    async def _persist(
+        self,
+        txn: Transaction,
+        event: Event,
+        state_before: StateBefore | None,
+        stream_ordering: int | None,
+        soft_failed: bool,
+        advance_current_state: bool,
+        after: AfterCommit,
+    ) -> PersistedEvent:
+        room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
+        prev_ids = event.prev_event_ids
+        auth_ids = event.auth_event_ids
+        nids = await self._event_ids.intern(txn, {event.event_id, *prev_ids, *auth_ids}, after)
+        event_nid = nids[event.event_id]
+        state_key_nid = None
+        if event.is_state:
+            state_key_nid = (await self._state_keys.intern(txn, [event.state_tuple], after))[event.state_tuple]
+
+        existing = await txn.fetchone(
+            "SELECT stream_ordering, outlier FROM events WHERE event_nid = ?", event_nid
+        )
+        if existing is not None:
+            existing_stream, was_outlier = existing
+            if not was_outlier or stream_ordering is None:
+                snapshot = await txn.fetchval("SELECT snapshot_nid FROM event_state WHERE event_nid = ?", event_nid)
+                return PersistedEvent(event.event_id, existing_stream, snapshot)
+            await txn.execute(
+                "UPDATE events SET stream_ordering = ?, outlier = FALSE, soft_failed = ? WHERE event_nid = ?",
+                stream_ordering,
+                soft_failed,
+                event_nid,
+            )
+        else:
+            await self._insert_event(
+                txn, event, event_nid, room_nid, state_key_nid, stream_ordering, soft_failed, nids, after
+            )
+        if stream_ordering is None:
+            return PersistedEvent(event.event_id, None, None)
+
+        accepted = event.rejected_reason is None
+        if accepted and not soft_failed:
+            await self._update_forward_extremities(txn, room_nid, event_nid, [nids[p] for p in prev_ids])
+
+        assert state_before is not None
+        before_nid, before_state = await self._resolve_state_before(txn, room_nid, event, state_before, after)
+        changes: dict[int, int] = {}
+        if accepted and state_key_nid is not None:
+            changes[state_key_nid] = event_nid
+        if changes or before_nid is None:
+            state_after: NidState = {**before_state, **changes}
+            snapshot_nid = await self._state.store_snapshot(txn, room_nid, state_after, before_nid, after)
+        else:
+            state_after, snapshot_nid = before_state, before_nid
+        await txn.execute(
+            "INSERT INTO event_state (event_nid, snapshot_nid) VALUES (?, ?)", event_nid, snapshot_nid
+        )
+        after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
+
+        if advance_current_state:
+            changed = await self._state.advance_current_state(
+                txn, room_nid, snapshot_nid, state_after, after, known_base=(before_nid, changes)
+            )
+            await self._update_memberships(txn, room_nid, changed, event, event_nid, stream_ordering, after)
+        return PersistedEvent(event.event_id, stream_ordering, snapshot_nid)
+
+    async def _insert_event(
+        self,
+        txn: Transaction,
+        event: Event,
+        event_nid: int,
+        room_nid: int,
+        state_key_nid: int | None,
+        stream_ordering: int | None,
+        soft_failed: bool,
+        nids: Mapping[str, int],
+        after: AfterCommit,
+    ) -> None:
+        sender_nid = (await self._users.intern(txn, [event.sender], after))[event.sender]
+        await txn.execute(
+            "INSERT INTO events (event_nid, room_nid, stream_ordering, depth, origin_server_ts,"
+            " sender_nid, event_type, state_key_nid, rejected_reason, soft_failed, outlier)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            event_nid,
+            room_nid,
+            stream_ordering,
+            event.depth,
+            event.origin_server_ts,
+            sender_nid,
+            event.type,
+            state_key_nid,
+            event.rejected_reason,
+            soft_failed,
+            stream_ordering is None,
+        )
+        await txn.execute(
+            "INSERT INTO event_json (event_nid, json) VALUES (?, ?)", event_nid, orjson.dumps(event.pdu)
+        )
+        await txn.executemany(
+            "INSERT INTO event_edges (event_nid, prev_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(event_nid, nids[p]) for p in event.prev_event_ids],
+        )
+        await txn.executemany(
+            "INSERT INTO event_auth (event_nid, auth_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(event_nid, nids[a]) for a in event.auth_event_ids],
+        )
+
+    async def _update_forward_extremities(
+        self, txn: Transaction, room_nid: int, event_nid: int, prev_nids: list[int]
+    ) -> None:
+        if prev_nids:
+            await txn.execute(
+                "DELETE FROM forward_extremities WHERE room_nid = ? AND event_nid = ANY(?)", room_nid, prev_nids
+            )
+        # An event that arrives after one of its children is not an extremity.
+        has_child = await txn.fetchval(
+            "SELECT 1 FROM event_edges x JOIN events e ON e.event_nid = x.event_nid"
+            " WHERE x.prev_event_nid = ? AND NOT e.outlier LIMIT 1",
+            event_nid,
+        )
+        if not has_child:
+            await txn.execute(
+                "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                room_nid,
+                event_nid,
+            )
+
+    async def _resolve_state_before(
+        self, txn: Transaction, room_nid: int, event: Event, state_before: StateBefore, after: AfterCommit
+    ) -> tuple[int | None, NidState]:
+        if isinstance(state_before, int):
+            return state_before, await self._state.load_snapshot(state_before, txn)
+        if not state_before:
+            # Before a create event; no need to store the empty state.
+            return None, {}
+        state = await self._state.intern_state_ids(txn, state_before, after)
+        # Store it as a delta on the state after a prev event: usually nearly the same state.
+        parent = None
+        if event.prev_event_ids:
+            parent = await self._state.get_snapshot_after(event.prev_event_ids[0])
+        return await self._state.store_snapshot(txn, room_nid, state, parent, after), state
+
+    async def _update_memberships(
+        self,
+        txn: Transaction,
+        room_nid: int,
+        changed: Mapping[int, int | None],
+        event: Event,
+        event_nid: int,
+        stream_ordering: int,
+        after: AfterCommit,
+    ) -> None:
+        if not changed:
+            return
+        keys = await self._state_keys.resolve(txn, changed)
+        member_keys = {nid: key[1] for nid, key in keys.items() if key[0] == "m.room.member"}
+        if not member_keys:
+            return
+        user_nids = await self._users.intern(txn, set(member_keys.values()), after)
+        other_nids = [changed[nid] for nid in member_keys if changed[nid] not in (None, event_nid)]
+        memberships: dict[int, str | None] = {event_nid: event.membership}
+        if other_nids:
+            rows = await txn.fetchall("SELECT event_nid, json FROM event_json WHERE event_nid = ANY(?)", other_nids)
+            for nid, raw in rows:
+                content = orjson.loads(bytes(raw)).get("content") or {}
+                memberships[nid] = content.get("membership")
+        upserts = []
+        removals = []
+        for key_nid, user_id in member_keys.items():
+            new_event = changed[key_nid]
+            membership = memberships.get(new_event) if new_event is not None else None
+            if isinstance(membership, str):
+                upserts.append((room_nid, user_nids[user_id], membership, new_event, stream_ordering))
+            else:
+                removals.append(user_nids[user_id])
+        await txn.executemany(
+            "INSERT INTO room_memberships (room_nid, user_nid, membership, event_nid, stream_ordering)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_nid, user_nid) DO UPDATE SET"
+            " membership = excluded.membership, event_nid = excluded.event_nid,"
+            " stream_ordering = excluded.stream_ordering",
+            upserts,
+        )
+        if removals:
+            await txn.execute(
+                "DELETE FROM room_memberships WHERE room_nid = ? AND user_nid = ANY(?)", room_nid, removals
+            )
+
+    # Reading
+
+    async def get_events(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        """The events we hold among `event_ids` (rejected ones too: see `rejected_reason`)."""
+        found, missing = self._events.get_many(set(event_ids))
+        if not missing:
+            return found
+        rows = await self._db.fetchall(
+            "SELECT i.event_id, e.room_nid, e.rejected_reason, j.json FROM event_ids i"
+            " JOIN events e ON e.event_nid = i.event_nid"
+            " JOIN event_json j ON j.event_nid = i.event_nid"
+            " WHERE i.event_id = ANY(?)",
+            missing,
+        )
+        versions = await self._rooms.get_versions({row[1] for row in rows})
+        for event_id, room_nid, rejected_reason, raw in rows:
+            event = Event(orjson.loads(bytes(raw)), versions[room_nid], event_id, rejected_reason)
+            self._events.set(event_id, event)
+            found[event_id] = event
+        return found
+
+    async def get_event(self, event_id: str) -> Event | None:
+        return (await self.get_events([event_id])).get(event_id)
+
+    async def get_events_in_order(self, event_ids: list[str]) -> list[Event]:
+        """The events we hold among `event_ids`, in the order given."""
+        events = await self.get_events(event_ids)
+        return [events[e] for e in event_ids if e in events]
+
+    async def have_events(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of `event_ids` are persisted (outliers included)."""
+        wanted = set(event_ids)
+        cached = {e for e in wanted if e in self._events}
+        missing = list(wanted - cached)
+        if not missing:
+            return cached
+        rows = await self._db.fetchall(
+            "SELECT i.event_id FROM event_ids i JOIN events e ON e.event_nid = i.event_nid"
+            " WHERE i.event_id = ANY(?)",
+            missing,
+        )
+        return cached | {row[0] for row in rows}
+
+    async def get_event_meta(self, event_ids: Iterable[str]) -> dict[str, EventMeta]:
+        rows = await self._db.fetchall(
+            "SELECT i.event_id, r.room_id, e.stream_ordering, e.depth, e.outlier, e.soft_failed,"
+            " e.rejected_reason FROM event_ids i"
+            " JOIN events e ON e.event_nid = i.event_nid JOIN rooms r ON r.room_nid = e.room_nid"
+            " WHERE i.event_id = ANY(?)",
+            list(set(event_ids)),
+        )
+        return {
+            row[0]: EventMeta(row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6]) for row in rows
+        }
+
+    async def get_forward_extremities(self, room_id: str) -> list[str]:
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT i.event_id FROM forward_extremities f JOIN event_ids i ON i.event_nid = f.event_nid"
+            " WHERE f.room_nid = ? ORDER BY f.event_nid",
+            room_nid,
+        )
+        return [row[0] for row in rows]
+
+    async def get_auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
+        """Every event reachable through auth_events from `event_ids` (not themselves,
+        unless one is in another's chain); references to events we lack are included."""
+        rows = await self._db.fetchall(
+            "WITH RECURSIVE chain (event_nid) AS ("
+            " SELECT a.auth_event_nid FROM event_auth a JOIN event_ids i ON i.event_nid = a.event_nid"
+            " WHERE i.event_id = ANY(?)"
+            " UNION"
+            " SELECT a.auth_event_nid FROM event_auth a JOIN chain c ON a.event_nid = c.event_nid"
+            ") SELECT i.event_id FROM chain c JOIN event_ids i ON i.event_nid = c.event_nid",
+            list(set(event_ids)),
+        )
+        return {row[0] for row in rows}
+
+    async def get_auth_chain(self, event_ids: Iterable[str]) -> list[Event]:
+        return list((await self.get_events(await self.get_auth_chain_ids(event_ids))).values())
+
+    async def get_current_state(self, room_id: str, types: Iterable[str] | None = None) -> dict[StateKey, Event]:
+        state_ids = await self._state.get_current_state_ids(room_id, types)
+        events = await self.get_events(state_ids.values())
+        return {key: events[event_id] for key, event_id in state_ids.items() if event_id in events}
+
+    async def get_current_state_event(self, room_id: str, event_type: str, state_key: str = "") -> Event | None:
+        state_ids = await self._state.get_current_state_ids(room_id, [event_type])
+        event_id = state_ids.get((event_type, state_key))
+        return await self.get_event(event_id) if event_id is not None else None
+
+    async def get_recent_room_events(
+        self, room_id: str, from_stream: int, to_stream: int, limit: int
+    ) -> RecentEvents:
+        """Up to `limit` newest visible events with from_stream < stream <= to_stream (sync)."""
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None or limit <= 0:
+            return RecentEvents([], False, None)
+        rows = await self._db.fetchall(
+            "SELECT i.event_id, e.depth, e.stream_ordering FROM events e"
+            " JOIN event_ids i ON i.event_nid = e.event_nid"
+            f" WHERE e.room_nid = ? AND e.stream_ordering > ? AND e.stream_ordering <= ? AND {_VISIBLE}"
+            " ORDER BY e.stream_ordering DESC LIMIT ?",
+            room_nid,
+            from_stream,
+            to_stream,
+            limit + 1,
+        )
+        limited = len(rows) > limit
+        rows = rows[:limit][::-1]
+        if not rows:
+            return RecentEvents([], False, None)
+        events = await self.get_events_in_order([row[0] for row in rows])
+        return RecentEvents(events, limited, TopologicalToken.before(rows[0][1], rows[0][2]))
+
+    async def get_rooms_with_events(self, room_ids: Iterable[str], from_stream: int, to_stream: int) -> set[str]:
+        """Which of `room_ids` have visible events with from_stream < stream <= to_stream."""
+        room_nids = list((await self._rooms.get_room_nids(room_ids)).values())
+        if not room_nids:
+            return set()
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT e.room_nid FROM events e"
+            f" WHERE e.room_nid = ANY(?) AND e.stream_ordering > ? AND e.stream_ordering <= ? AND {_VISIBLE}",
+            room_nids,
+            from_stream,
+            to_stream,
+        )
+        return set((await self._rooms.get_room_ids(row[0] for row in rows)).values())
+
+    async def paginate_room_events(
+        self,
+        room_id: str,
+        from_token: TopologicalToken,
+        direction: Literal["b", "f"],
+        limit: int,
+        to_token: TopologicalToken | None = None,
+    ) -> EventPage:
+        """Visible events in topological order (depth, then stream) from `from_token` (/messages)."""
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None or limit <= 0:
+            return EventPage([], None)
+        if direction == "b":
+            bound, order, stop = "<=", "DESC", ">"
+        else:
+            bound, order, stop = ">", "ASC", "<="
+        sql = (
+            "SELECT i.event_id, e.depth, e.stream_ordering FROM events e"
+            " JOIN event_ids i ON i.event_nid = e.event_nid"
+            f" WHERE e.room_nid = ? AND (e.depth, e.stream_ordering) {bound} (?, ?) AND {_VISIBLE}"
+        )
+        args: list[object] = [room_nid, from_token.depth, from_token.stream]
+        if to_token is not None:
+            sql += f" AND (e.depth, e.stream_ordering) {stop} (?, ?)"
+            args += [to_token.depth, to_token.stream]
+        sql += f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?"
+        rows = await self._db.fetchall(sql, *args, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        events = await self.get_events_in_order([row[0] for row in rows])
+        if not more or not rows:
+            return EventPage(events, None)
+        _, depth, stream = rows[-1]
+        next_token = TopologicalToken.before(depth, stream) if direction == "b" else TopologicalToken(depth, stream)
+        return EventPage(events, next_token)
+
+    async def get_topological_token_at_stream(self, room_id: str, stream: int) -> TopologicalToken | None:
+        """The place just after the room's latest event at or before stream position `stream`."""
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None:
+            return None
+        row = await self._db.fetchone(
+            "SELECT depth, stream_ordering FROM events"
+            " WHERE room_nid = ? AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1",
+            room_nid,
+            stream,
+        )
+        return TopologicalToken(row[0], row[1]) if row else None
+
+    async def get_max_stream_ordering(self) -> int:
+        return await self._db.fetchval("SELECT COALESCE(MAX(stream_ordering), 0) FROM events")

@@ -1,0 +1,157 @@
+"""Mapping identifiers to small integers ("nids") once, so hot tables hold integers.
+
+Interned ids never change once committed, so both directions are cached. A nid created
+inside a transaction is only cached after that transaction commits (`AfterCommit`): a
+rolled-back nid may be handed out again for something else.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Hashable, Iterable
+from typing import Generic, TypeVar
+
+from veche.storage.cache import LruCache
+from veche.storage.database import Database, Transaction
+
+K = TypeVar("K", bound=Hashable)
+Reader = Database | Transaction
+
+
+class AfterCommit:
+    """Work (cache fills, invalidations) to run once the current transaction has committed."""
+
+    def __init__(self) -> None:
+        self._actions: list[Callable[[], None]] = []
+
+    def add(self, action: Callable[[], None]) -> None:
+        self._actions.append(action)
+
+    def run(self) -> None:
+        for action in self._actions:
+            action()
+        self._actions.clear()
+
+
+class _Interner(abc.ABC, Generic[K]):
+    """Shared logic; subclasses say how keys are selected and inserted."""
+
+    _table: str
+    _nid_column: str
+
+    def __init__(self, cache_size: int) -> None:
+        self._by_key: LruCache[K, int] = LruCache(cache_size)
+        self._by_nid: LruCache[int, K] = LruCache(cache_size)
+
+    @abc.abstractmethod
+    async def _select_by_keys(self, reader: Reader, keys: list[K]) -> dict[K, int]: ...
+
+    @abc.abstractmethod
+    async def _select_by_nids(self, reader: Reader, nids: list[int]) -> dict[int, K]: ...
+
+    @abc.abstractmethod
+    async def _insert(self, txn: Transaction, keys: list[K]) -> None: ...
+
+    def _remember(self, found: dict[K, int]) -> None:
+        for key, nid in found.items():
+            self._by_key.set(key, nid)
+            self._by_nid.set(nid, key)
+
+    async def lookup(self, reader: Reader, keys: Iterable[K]) -> dict[K, int]:
+        """Nids of the keys that are already interned; unknown keys are left out."""
+        found, missing = self._by_key.get_many(set(keys))
+        if missing:
+            fetched = await self._select_by_keys(reader, missing)
+            if isinstance(reader, Database):
+                self._remember(fetched)
+            found.update(fetched)
+        return found
+
+    async def resolve(self, reader: Reader, nids: Iterable[int]) -> dict[int, K]:
+        """The keys of interned nids."""
+        found, missing = self._by_nid.get_many(set(nids))
+        if missing:
+            fetched = await self._select_by_nids(reader, missing)
+            if isinstance(reader, Database):
+                self._remember({key: nid for nid, key in fetched.items()})
+            found.update(fetched)
+        return found
+
+    async def intern(self, txn: Transaction, keys: Collection[K], after: AfterCommit) -> dict[K, int]:
+        """Nids for all `keys`, creating the missing ones inside `txn`."""
+        found = await self.lookup(txn, keys)
+        missing = [k for k in set(keys) if k not in found]
+        if missing:
+            await self._insert(txn, missing)
+            found.update(await self._select_by_keys(txn, missing))
+        after.add(lambda: self._remember(found))
+        return found
+
+
+class StringInterner(_Interner[str]):
+    """A table (nid, value TEXT UNIQUE): event IDs, user IDs."""
+
+    def __init__(self, table: str, nid_column: str, value_column: str, cache_size: int = 200_000) -> None:
+        super().__init__(cache_size)
+        self._table = table
+        self._nid_column = nid_column
+        self._value_column = value_column
+
+    async def _select_by_keys(self, reader: Reader, keys: list[str]) -> dict[str, int]:
+        rows = await reader.fetchall(
+            f"SELECT {self._value_column}, {self._nid_column} FROM {self._table}"
+            f" WHERE {self._value_column} = ANY(?)",
+            keys,
+        )
+        return dict(rows)
+
+    async def _select_by_nids(self, reader: Reader, nids: list[int]) -> dict[int, str]:
+        rows = await reader.fetchall(
+            f"SELECT {self._nid_column}, {self._value_column} FROM {self._table}"
+            f" WHERE {self._nid_column} = ANY(?)",
+            nids,
+        )
+        return dict(rows)
+
+    async def _insert(self, txn: Transaction, keys: list[str]) -> None:
+        await txn.executemany(
+            f"INSERT INTO {self._table} ({self._value_column}) VALUES (?)"
+            f" ON CONFLICT ({self._value_column}) DO NOTHING",
+            [(k,) for k in keys],
+        )
+
+
+class StateKeyInterner(_Interner[tuple[str, str]]):
+    """(event type, state key) pairs."""
+
+    _table = "state_keys"
+    _nid_column = "state_key_nid"
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        super().__init__(cache_size)
+
+    async def _select_by_keys(self, reader: Reader, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        # Matching each column against its own list is portable; the few extra rows of the
+        # cross product are dropped here.
+        wanted = set(keys)
+        rows = await reader.fetchall(
+            "SELECT event_type, state_key, state_key_nid FROM state_keys"
+            " WHERE event_type = ANY(?) AND state_key = ANY(?)",
+            sorted({t for t, _ in wanted}),
+            sorted({s for _, s in wanted}),
+        )
+        return {(t, s): nid for t, s, nid in rows if (t, s) in wanted}
+
+    async def _select_by_nids(self, reader: Reader, nids: list[int]) -> dict[int, tuple[str, str]]:
+        rows = await reader.fetchall(
+            "SELECT state_key_nid, event_type, state_key FROM state_keys WHERE state_key_nid = ANY(?)",
+            nids,
+        )
+        return {nid: (t, s) for nid, t, s in rows}
+
+    async def _insert(self, txn: Transaction, keys: list[tuple[str, str]]) -> None:
+        await txn.executemany(
+            "INSERT INTO state_keys (event_type, state_key) VALUES (?, ?)"
+            " ON CONFLICT (event_type, state_key) DO NOTHING",
+            keys,
+        )

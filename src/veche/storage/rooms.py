@@ -1,0 +1,148 @@
+"""Rooms (interned, with their version) and the current membership table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from veche.protocol.room_versions import RoomVersion, get_room_version
+from veche.storage.database import Database, Transaction
+from veche.storage.interning import AfterCommit, StringInterner
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    room_id: str
+    membership: str
+    event_id: str
+    stream_ordering: int
+
+
+class RoomStore:
+    def __init__(self, db: Database, users: StringInterner) -> None:
+        self._db = db
+        self._users = users
+        # A room's nid and version never change once known.
+        self._nids: dict[str, int] = {}
+        self._ids: dict[int, str] = {}
+        self._versions: dict[int, RoomVersion] = {}
+
+    def _remember(self, room_id: str, room_nid: int, version: str | None) -> None:
+        self._nids[room_id] = room_nid
+        self._ids[room_nid] = room_id
+        if version is not None:
+            self._versions[room_nid] = get_room_version(version)
+
+    async def intern_room(
+        self, txn: Transaction, room_id: str, room_version: str | None, after: AfterCommit
+    ) -> int:
+        """The room's nid, creating it (or filling in its version) inside `txn`."""
+        room_nid = self._nids.get(room_id)
+        if room_nid is not None and (room_version is None or room_nid in self._versions):
+            return room_nid
+        row = await txn.fetchone(
+            "INSERT INTO rooms (room_id, room_version) VALUES (?, ?)"
+            " ON CONFLICT (room_id) DO UPDATE"
+            " SET room_version = COALESCE(rooms.room_version, excluded.room_version)"
+            " RETURNING room_nid, room_version",
+            room_id,
+            room_version,
+        )
+        assert row is not None
+        after.add(lambda: self._remember(room_id, row[0], row[1]))
+        return row[0]
+
+    async def get_room_nid(self, room_id: str, reader: Database | Transaction | None = None) -> int | None:
+        room_nid = self._nids.get(room_id)
+        if room_nid is None:
+            row = await (reader or self._db).fetchone(
+                "SELECT room_nid, room_version FROM rooms WHERE room_id = ?", room_id
+            )
+            if row is None:
+                return None
+            room_nid = row[0]
+            if reader is None or isinstance(reader, Database):
+                self._remember(room_id, row[0], row[1])
+        return room_nid
+
+    async def get_room_nids(self, room_ids: Iterable[str]) -> dict[str, int]:
+        """Nids of the known rooms among `room_ids`."""
+        wanted = set(room_ids)
+        missing = [r for r in wanted if r not in self._nids]
+        if missing:
+            rows = await self._db.fetchall(
+                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_id = ANY(?)", missing
+            )
+            for nid, room_id, version in rows:
+                self._remember(room_id, nid, version)
+        return {r: self._nids[r] for r in wanted if r in self._nids}
+
+    async def get_room_ids(self, room_nids: Iterable[int]) -> dict[int, str]:
+        wanted = set(room_nids)
+        missing = [n for n in wanted if n not in self._ids]
+        if missing:
+            rows = await self._db.fetchall(
+                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_nid = ANY(?)", missing
+            )
+            for nid, room_id, version in rows:
+                self._remember(room_id, nid, version)
+        return {n: self._ids[n] for n in wanted if n in self._ids}
+
+    async def get_room_version(self, room_id: str) -> RoomVersion | None:
+        """The room's version, or None when the room or its version is unknown."""
+        room_nid = await self.get_room_nid(room_id)
+        if room_nid is None:
+            return None
+        return (await self.get_versions([room_nid])).get(room_nid)
+
+    async def get_versions(self, room_nids: Iterable[int]) -> dict[int, RoomVersion]:
+        wanted = set(room_nids)
+        missing = [n for n in wanted if n not in self._versions]
+        if missing:
+            rows = await self._db.fetchall(
+                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_nid = ANY(?)", missing
+            )
+            for nid, room_id, version in rows:
+                self._remember(room_id, nid, version)
+        return {n: self._versions[n] for n in wanted if n in self._versions}
+
+    async def get_memberships_for_user(
+        self, user_id: str, memberships: Iterable[str] | None = None
+    ) -> list[Membership]:
+        """The user's current membership of every room (optionally only some kinds)."""
+        user_nid = (await self._users.lookup(self._db, [user_id])).get(user_id)
+        if user_nid is None:
+            return []
+        sql = (
+            "SELECT r.room_id, m.membership, e.event_id, m.stream_ordering"
+            " FROM room_memberships m"
+            " JOIN rooms r ON r.room_nid = m.room_nid"
+            " JOIN event_ids e ON e.event_nid = m.event_nid"
+            " WHERE m.user_nid = ?"
+        )
+        if memberships is None:
+            rows = await self._db.fetchall(sql, user_nid)
+        else:
+            rows = await self._db.fetchall(sql + " AND m.membership = ANY(?)", user_nid, list(memberships))
+        return [Membership(*row) for row in rows]
+
+    async def get_rooms_for_user(self, user_id: str, membership: str = "join") -> list[str]:
+        return [m.room_id for m in await self.get_memberships_for_user(user_id, [membership])]
+
+    async def get_members(self, room_id: str, memberships: Iterable[str] | None = None) -> dict[str, str]:
+        """user ID → membership for the room's current members (optionally only some kinds)."""
+        room_nid = await self.get_room_nid(room_id)
+        if room_nid is None:
+            return {}
+        sql = (
+            "SELECT u.user_id, m.membership FROM room_memberships m"
+            " JOIN user_ids u ON u.user_nid = m.user_nid WHERE m.room_nid = ?"
+        )
+        if memberships is None:
+            rows = await self._db.fetchall(sql, room_nid)
+        else:
+            rows = await self._db.fetchall(sql + " AND m.membership = ANY(?)", room_nid, list(memberships))
+        return dict(rows)
+
+    async def get_joined_members(self, room_id: str) -> list[str]:
+        return list(await self.get_members(room_id, ["join"]))

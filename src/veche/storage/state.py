@@ -1,0 +1,272 @@
+"""Room state: immutable snapshots (the state after each event) and each room's current state.
+
+A snapshot maps state_key_nid → event_nid. It is stored as a delta against a parent snapshot,
+chains bounded by MAX_CHAIN_LENGTH (past that, or when the delta is not much smaller than
+the state, a full copy is stored), and named by a hash of its contents so the same state is
+stored once. Loading one walks its chain in one recursive query; snapshots never change, so
+they are cached by nid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from array import array
+from collections.abc import Iterable, Mapping
+from itertools import chain
+
+from veche.protocol.events import StateKey
+from veche.storage.cache import LruCache
+from veche.storage.database import Database, Transaction
+from veche.storage.interning import AfterCommit, StateKeyInterner, StringInterner
+from veche.storage.rooms import RoomStore
+
+MAX_CHAIN_LENGTH = 32
+
+NidState = Mapping[int, int]
+"""State as state_key_nid → event_nid."""
+
+_REMOVED = 0  # event_nid in a delta that removes the key; real nids start at 1
+
+
+def _pack(ints: Iterable[int]) -> bytes:
+    packed = array("q", ints)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack_pairs(data: bytes) -> Iterable[tuple[int, int]]:
+    values = array("q")
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    it = iter(values)
+    return zip(it, it)
+
+
+def snapshot_hash(room_nid: int, state: NidState) -> bytes:
+    return hashlib.sha256(_pack(chain((room_nid,), chain.from_iterable(sorted(state.items()))))).digest()
+
+
+class StateStore:
+    def __init__(
+        self,
+        db: Database,
+        event_ids: StringInterner,
+        state_keys: StateKeyInterner,
+        rooms: RoomStore,
+        *,
+        snapshot_cache_size: int = 2_000,
+        event_snapshot_cache_size: int = 100_000,
+        current_state_cache_size: int = 10_000,
+    ) -> None:
+        self._db = db
+        self._event_ids = event_ids
+        self._state_keys = state_keys
+        self._rooms = rooms
+        self._snapshots: LruCache[int, tuple[int, NidState]] = LruCache(snapshot_cache_size)
+        self._event_snapshot: LruCache[str, int] = LruCache(event_snapshot_cache_size)
+        # room_nid → current state; a generation per room stops a read that raced a write
+        # from caching what it read.
+        self._current: LruCache[int, dict[StateKey, str]] = LruCache(current_state_cache_size)
+        self._current_generation: dict[int, int] = {}
+
+    # Snapshots
+
+    async def load_snapshot(self, snapshot_nid: int, reader: Database | Transaction | None = None) -> NidState:
+        """The full contents of a snapshot; do not modify the returned mapping."""
+        return (await self._load(snapshot_nid, reader))[1]
+
+    async def _load(self, snapshot_nid: int, reader: Database | Transaction | None) -> tuple[int, NidState]:
+        cached = self._snapshots.get(snapshot_nid)
+        if cached is not None:
+            return cached
+        rows = await (reader or self._db).fetchall(
+            "WITH RECURSIVE chain (snapshot_nid, parent_nid, chain_length, entries) AS ("
+            " SELECT snapshot_nid, parent_nid, chain_length, entries FROM state_snapshots"
+            " WHERE snapshot_nid = ?"
+            " UNION ALL"
+            " SELECT s.snapshot_nid, s.parent_nid, s.chain_length, s.entries"
+            " FROM state_snapshots s JOIN chain c ON s.snapshot_nid = c.parent_nid"
+            ") SELECT chain_length, entries FROM chain ORDER BY chain_length",
+            snapshot_nid,
+        )
+        if not rows:
+            raise KeyError(f"no state snapshot {snapshot_nid}")
+        state: dict[int, int] = {}
+        # Chain lengths fall by one towards the full copy, so ascending order applies the
+        # full copy first and each delta on top of its parent.
+        for _, entries in rows:
+            for key, event_nid in _unpack_pairs(bytes(entries)):
+                if event_nid == _REMOVED:
+                    state.pop(key, None)
+                else:
+                    state[key] = event_nid
+        loaded = (rows[-1][0], state)
+        if reader is None or isinstance(reader, Database):
+            self._snapshots.set(snapshot_nid, loaded)
+        return loaded
+
+    async def store_snapshot(
+        self,
+        txn: Transaction,
+        room_nid: int,
+        state: NidState,
+        parent_nid: int | None,
+        after: AfterCommit,
+    ) -> int:
+        """The nid of a snapshot holding exactly `state`, stored as a delta on `parent_nid`
+        when that keeps the chain bounded; an identical existing snapshot is reused."""
+        digest = snapshot_hash(room_nid, state)
+        existing = await txn.fetchval("SELECT snapshot_nid FROM state_snapshots WHERE hash = ?", digest)
+        if existing is not None:
+            return existing
+        chain_length = 0
+        entries: Iterable[int] = chain.from_iterable(sorted(state.items()))
+        if parent_nid is not None:
+            parent_length, parent_state = await self._load(parent_nid, txn)
+            delta = {k: v for k, v in state.items() if parent_state.get(k) != v}
+            delta.update((k, _REMOVED) for k in parent_state if k not in state)
+            if parent_length + 1 <= MAX_CHAIN_LENGTH and 2 * len(delta) <= len(state):
+                chain_length = parent_length + 1
+                entries = chain.from_iterable(sorted(delta.items()))
+            else:
+                parent_nid = None
+        snapshot_nid = await txn.fetchval(
+            "INSERT INTO state_snapshots (room_nid, hash, parent_nid, chain_length, entries)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING RETURNING snapshot_nid",
+            room_nid,
+            digest,
+            parent_nid,
+            chain_length,
+            _pack(entries),
+        )
+        if snapshot_nid is None:
+            # A concurrent transaction stored the same state first.
+            return await txn.fetchval("SELECT snapshot_nid FROM state_snapshots WHERE hash = ?", digest)
+        frozen = dict(state)
+        after.add(lambda: self._snapshots.set(snapshot_nid, (chain_length, frozen)))
+        return snapshot_nid
+
+    async def get_snapshots_after(self, event_ids: Iterable[str]) -> dict[str, int]:
+        """Snapshot nid of the state after each event; events without one are left out."""
+        found, missing = self._event_snapshot.get_many(set(event_ids))
+        if missing:
+            rows = await self._db.fetchall(
+                "SELECT i.event_id, s.snapshot_nid FROM event_ids i"
+                " JOIN event_state s ON s.event_nid = i.event_nid WHERE i.event_id = ANY(?)",
+                missing,
+            )
+            for event_id, snapshot_nid in rows:
+                self._event_snapshot.set(event_id, snapshot_nid)
+                found[event_id] = snapshot_nid
+        return found
+
+    def remember_snapshot_after(self, event_id: str, snapshot_nid: int) -> None:
+        self._event_snapshot.set(event_id, snapshot_nid)
+
+    async def get_snapshot_after(self, event_id: str) -> int | None:
+        return (await self.get_snapshots_after([event_id])).get(event_id)
+
+    async def get_state_ids_after(self, event_id: str) -> dict[StateKey, str] | None:
+        """The room state after `event_id`, or None when it is unknown (an outlier or no event)."""
+        snapshot_nid = await self.get_snapshot_after(event_id)
+        if snapshot_nid is None:
+            return None
+        return await self.get_snapshot_state_ids(snapshot_nid)
+
+    async def get_snapshot_state_ids(
+        self, snapshot_nid: int, types: Iterable[str] | None = None
+    ) -> dict[StateKey, str]:
+        return await self.to_state_ids(await self.load_snapshot(snapshot_nid), types)
+
+    async def to_state_ids(self, state: NidState, types: Iterable[str] | None = None) -> dict[StateKey, str]:
+        """Translate nids to (type, state_key) → event ID, optionally keeping only some types."""
+        keys = await self._state_keys.resolve(self._db, state)
+        if types is not None:
+            wanted = set(types)
+            keys = {nid: key for nid, key in keys.items() if key[0] in wanted}
+        event_ids = await self._event_ids.resolve(self._db, (state[nid] for nid in keys))
+        return {key: event_ids[state[nid]] for nid, key in keys.items()}
+
+    async def intern_state_ids(
+        self, txn: Transaction, state_ids: Mapping[StateKey, str], after: AfterCommit
+    ) -> dict[int, int]:
+        """Translate (type, state_key) → event ID into nids, interning what is new."""
+        key_nids = await self._state_keys.intern(txn, list(state_ids), after)
+        event_nids = await self._event_ids.intern(txn, set(state_ids.values()), after)
+        return {key_nids[key]: event_nids[event_id] for key, event_id in state_ids.items()}
+
+    # Current state
+
+    async def advance_current_state(
+        self,
+        txn: Transaction,
+        room_nid: int,
+        snapshot_nid: int,
+        state: NidState,
+        after: AfterCommit,
+        *,
+        known_base: tuple[int | None, Mapping[int, int]] | None = None,
+    ) -> dict[int, int | None]:
+        """Make `state` (stored as `snapshot_nid`) the room's current state.
+
+        Returns the changed keys: state_key_nid → new event_nid, or None when removed.
+        `known_base` = (snapshot, changes) says `state` is that snapshot plus those changes,
+        which spares a full comparison when the room's current state is that snapshot.
+        """
+        old_nid = await txn.fetchval("SELECT current_snapshot_nid FROM rooms WHERE room_nid = ?", room_nid)
+        if old_nid == snapshot_nid:
+            return {}
+        changes: dict[int, int | None]
+        if known_base is not None and known_base[0] == old_nid:
+            changes = dict(known_base[1])
+        else:
+            old_state = await self.load_snapshot(old_nid, txn) if old_nid is not None else {}
+            changes = {k: v for k, v in state.items() if old_state.get(k) != v}
+            changes.update((k, None) for k in old_state if k not in state)
+        upserts = [(room_nid, k, v) for k, v in changes.items() if v is not None]
+        removals = [k for k, v in changes.items() if v is None]
+        await txn.executemany(
+            "INSERT INTO current_state (room_nid, state_key_nid, event_nid) VALUES (?, ?, ?)"
+            " ON CONFLICT (room_nid, state_key_nid) DO UPDATE SET event_nid = excluded.event_nid",
+            upserts,
+        )
+        if removals:
+            await txn.execute(
+                "DELETE FROM current_state WHERE room_nid = ? AND state_key_nid = ANY(?)", room_nid, removals
+            )
+        await txn.execute("UPDATE rooms SET current_snapshot_nid = ? WHERE room_nid = ?", snapshot_nid, room_nid)
+        after.add(lambda: self.invalidate_current_state(room_nid))
+        return changes
+
+    def invalidate_current_state(self, room_nid: int) -> None:
+        """Forget the cached current state of a room (after it changed, here or elsewhere)."""
+        self._current.pop(room_nid)
+        self._current_generation[room_nid] = self._current_generation.get(room_nid, 0) + 1
+
+    async def get_current_state_ids(
+        self, room_id: str, types: Iterable[str] | None = None
+    ) -> dict[StateKey, str]:
+        """The room's current state as (type, state_key) → event ID; empty for an unknown room."""
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None:
+            return {}
+        current = self._current.get(room_nid)
+        if current is None:
+            generation = self._current_generation.get(room_nid, 0)
+            rows = await self._db.fetchall(
+                "SELECT k.event_type, k.state_key, i.event_id FROM current_state c"
+                " JOIN state_keys k ON k.state_key_nid = c.state_key_nid"
+                " JOIN event_ids i ON i.event_nid = c.event_nid"
+                " WHERE c.room_nid = ?",
+                room_nid,
+            )
+            current = {(t, s): event_id for t, s, event_id in rows}
+            if self._current_generation.get(room_nid, 0) == generation:
+                self._current.set(room_nid, current)
+        if types is None:
+            return dict(current)
+        wanted = set(types)
+        return {key: event_id for key, event_id in current.items() if key[0] in wanted}

@@ -1,0 +1,32 @@
+"""Building the event, state and room stores over one database, sharing their interners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from veche.storage.database import Database
+from veche.storage.events import EventStore
+from veche.storage.interning import StateKeyInterner, StringInterner
+from veche.storage.rooms import RoomStore
+from veche.storage.state import StateStore
+from veche.storage.stream import StreamIdGenerator
+
+
+@dataclass(frozen=True, slots=True)
+class EventStores:
+    events: EventStore
+    state: StateStore
+    rooms: RoomStore
+    stream: StreamIdGenerator
+
+
+async def create_event_stores(db: Database) -> EventStores:
+    """The stores for one process; the stream allocator starts after the newest event."""
+    event_ids = StringInterner("event_ids", "event_nid", "event_id")
+    users = StringInterner("user_ids", "user_nid", "user_id")
+    state_keys = StateKeyInterner()
+    rooms = RoomStore(db, users)
+    state = StateStore(db, event_ids, state_keys, rooms)
+    stream = await StreamIdGenerator.from_database(db, "events", "stream_ordering")
+    events = EventStore(db, stream, event_ids, users, state_keys, rooms, state)
+    return EventStores(events=events, state=state, rooms=rooms, stream=stream)

@@ -24,23 +24,24 @@ def table(runs: list[ServerRun], servers: list[str]) -> str:
         lambda: defaultdict(list)
     )
     failed: dict[tuple[str, str, str], int] = defaultdict(int)
-    order: list[tuple[str, str, str]] = []
+    # Rows keep the order the scenarios ran in, and each scenario its figures' order.
+    figures_of: dict[tuple[str, str], list[str]] = {}
     for run in runs:
         for outcome in run.outcomes:
+            names = figures_of.setdefault((run.engine, outcome.scenario), [])
             if outcome.errors:
                 # A scenario with errors in a run contributes no figures from that run.
                 failed[(run.engine, outcome.scenario, run.server)] += 1
                 continue
             for figure, value in outcome.figures.items():
-                key = (run.engine, outcome.scenario, figure)
-                if key not in values:
-                    order.append(key)
-                values[key][run.server].append(value)
-    for run in runs:
-        for outcome in run.outcomes:
-            key = (run.engine, outcome.scenario, "(no figures)")
-            if outcome.errors and not any(k[:2] == key[:2] for k in order):
-                order.append(key)
+                if figure not in names:
+                    names.append(figure)
+                values[(run.engine, outcome.scenario, figure)][run.server].append(value)
+    order = [
+        (engine, scenario, figure)
+        for (engine, scenario), names in figures_of.items()
+        for figure in names or ["(no figures)"]
+    ]
 
     ratio = _RIVAL in servers and _OURS in servers
     header = ["engine", "scenario", "figure", *servers] + (["veche/synapse"] if ratio else [])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bench.client import ErrorLog
 from bench.procstat import PeakSampler, find_postmaster, tree_usage
-from bench.scenarios import SCENARIOS, Context, Scenario, Sizes
+from bench.scenarios import SCENARIOS, Context, Scenario, ScenarioAborted, Sizes
 from bench.servers import Server
 
 SCENARIO_TIMEOUT = 600.0
@@ -49,6 +49,9 @@ async def _run_scenario(ctx: Context, name: str, scenario: Scenario) -> Outcome:
         figures = await asyncio.wait_for(scenario(ctx), timeout=SCENARIO_TIMEOUT)
     except TimeoutError:
         ctx.errors.record(name, f"did not finish within {SCENARIO_TIMEOUT:.0f}s")
+        figures = {}
+    except ScenarioAborted as exc:
+        ctx.errors.record(name, f"aborted: {exc}")
         figures = {}
     if not figures and not ctx.errors.total:
         ctx.errors.record(name, "produced no figures")

@@ -8,7 +8,7 @@ ones built (the registered users, the 5,000-message room) through `Context`.
 from __future__ import annotations
 
 import asyncio
-import statistics
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,6 +50,10 @@ SMOKE = Sizes(
     fanout_receivers=2, fanout_messages=5, sync_rooms=3, sync_messages_per_room=3,
     sync_members_per_room=2, page_limit=5, join_room_members=4, setup_concurrency=2,
 )
+
+
+class ScenarioAborted(Exception):
+    """A scenario cannot go on (its setup failed); the failing requests are already counted."""
 
 
 @dataclass
@@ -96,7 +100,7 @@ class Context:
         return Api(self.base_url, concurrency, self.errors)
 
     async def ensure_users(self, count: int) -> list[User]:
-        """At least `count` registered users (fewer only if registration failed)."""
+        """The first `count` registered users, registering more as needed."""
         missing = count - len(self.users)
         if missing > 0:
             async with self.api(self.sizes.setup_concurrency) as api:
@@ -106,12 +110,17 @@ class Context:
                     self.sizes.setup_concurrency,
                 )
             self.users.extend(u for u in registered if u is not None)
+        if len(self.users) < count:
+            raise ScenarioAborted(f"only {len(self.users)} of {count} users could register")
         return self.users[:count]
 
-    async def fresh_user(self) -> User | None:
+    async def fresh_user(self) -> User:
         """A newly registered user in no room, kept out of the shared pool."""
         async with self.api(1) as api:
-            return await api.register(self.new_username(), PASSWORD)
+            user = await api.register(self.new_username(), PASSWORD)
+        if user is None:
+            raise ScenarioAborted("a user could not register")
+        return user
 
     def new_username(self) -> str:
         self.next_user += 1
@@ -136,7 +145,8 @@ async def gather_limited(
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile; the benchmark's samples are large enough for it."""
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    # The small epsilon keeps 0.99 * 100 from rounding up to rank 100.
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered) - 1e-9) - 1))
     return ordered[rank]
 
 
@@ -302,8 +312,6 @@ async def _build_sync_user(ctx: Context) -> None:
     sizes = ctx.sizes
     owner = await ctx.fresh_user()
     others = await ctx.ensure_users(sizes.sync_members_per_room + 10)
-    if owner is None or not others:
-        return
     per_room = sizes.sync_members_per_room - 1
     async with ctx.api(sizes.send_concurrency) as api:
         rooms = await gather_limited(
@@ -400,8 +408,6 @@ async def join_large_room(ctx: Context) -> dict[str, float]:
     sizes = ctx.sizes
     members = await ctx.ensure_users(sizes.join_room_members)
     joiner = await ctx.fresh_user()
-    if len(members) < sizes.join_room_members or joiner is None:
-        return {}
     async with ctx.api(sizes.setup_concurrency) as setup:
         room = await _public_room(setup, members[0], members[1:], sizes.setup_concurrency)
     if room is None:

@@ -254,9 +254,9 @@ class VecheServer(Server):
     executable: Path = REPO / ".venv" / "bin" / "veche"
 
     def _command(self, database: str) -> tuple[list[str], dict[str, str]]:
-        # The VECHE_* environment carries every setting; the file only satisfies --config.
+        # The VECHE_* environment carries every setting; Veche writes the (missing)
+        # config file itself on first start.
         config = self.data_dir / "veche.yaml"
-        config.write_text("{}\n")
         env = {
             **os.environ,
             "VECHE_SERVER_NAME": SERVER_NAME,
@@ -265,5 +265,6 @@ class VecheServer(Server):
             "VECHE_DATABASE": database,
             "VECHE_REGISTRATION": "open",
             "VECHE_RATE_LIMITS": "off",
+            "VECHE_LOG_LEVEL": "WARNING",
         }
         return [str(self.executable), "serve", "--config", str(config)], env

@@ -27,9 +27,17 @@ from veche.protocol.signing import (
     generate_signing_key,
     read_signing_key_file,
 )
+from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
+from veche.services.rooms.creation import RoomCreator
+from veche.services.rooms.members import LocalMembers
+from veche.services.rooms.messaging import RoomMessaging
+from veche.services.rooms.sending import EventSender
+from veche.services.streams import Stream
 from veche.storage.accounts import AccountStore
 from veche.storage.database import Database, open_database
+from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
+from veche.storage.stores import EventStores, create_event_stores
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +57,38 @@ class HomeServer:
         signing_key: SigningKey,
         accounts: AccountStore,
         passwords: PasswordHasher,
+        event_stores: EventStores,
     ) -> None:
         self.config = config
+        self.server_name = config.server_name
         self.db = db
         self.signing_key = signing_key
         self.accounts = accounts
         self.passwords = passwords
         self.auth = Authenticator(accounts.lookup_access_token)
+        self.stores = event_stores
+        self.notifier = Notifier()
+        self.notifier.advance(Stream.EVENTS, event_stores.events.current_stream_token)
+        self.members = LocalMembers(event_stores.rooms, config.server_name)
+        self.sender = EventSender(
+            server_name=config.server_name,
+            signing_key=signing_key,
+            stores=event_stores,
+            notifier=self.notifier,
+            members=self.members,
+        )
+        self.aliases = AliasStore(db)
+        self.directory = DirectoryStore(db)
+        self.room_creator = RoomCreator(
+            server_name=config.server_name,
+            default_room_version=config.default_room_version,
+            sender=self.sender,
+            aliases=self.aliases,
+            directory=self.directory,
+        )
+        self.room_service = RoomMessaging(
+            sender=self.sender, stores=event_stores, transactions=ClientTransactionStore(db)
+        )
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}
@@ -69,7 +102,8 @@ class HomeServer:
         signing_key = load_or_create_signing_key(config.signing_key_path)
         db = await open_configured_database(config)
         accounts = AccountStore(db)
-        return cls(config, db, signing_key, accounts, passwords or PasswordHasher())
+        event_stores = await create_event_stores(db)
+        return cls(config, db, signing_key, accounts, passwords or PasswordHasher(), event_stores)
 
     async def start(self) -> None:
         """Binds every listener; `bound` then holds the real ports (useful with port 0)."""

@@ -1,0 +1,93 @@
+"""POST /createRoom: the create event, then the events the request implies, in the spec's order."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from veche.errors import MatrixError, bad_json
+from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
+from veche.protocol.room_creation import (
+    InvalidCreateRoomRequest,
+    create_event_content,
+    parse_create_room_request,
+    plan_initial_events,
+)
+from veche.protocol.room_versions import UnsupportedRoomVersion, get_room_version
+from veche.services.rooms.sending import EventDraft, EventSender
+from veche.storage.room_directory import AliasStore, DirectoryStore
+
+ProfileLookup = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+class RoomCreator:
+    def __init__(
+        self,
+        *,
+        server_name: str,
+        default_room_version: str,
+        sender: EventSender,
+        aliases: AliasStore,
+        directory: DirectoryStore,
+        member_profile: ProfileLookup | None = None,
+    ) -> None:
+        self._server_name = server_name
+        self._default_room_version = default_room_version
+        self._sender = sender
+        self._aliases = aliases
+        self._directory = directory
+        self._member_profile = member_profile
+
+    async def create_room(self, creator: str, body: dict[str, Any]) -> str:
+        try:
+            request = parse_create_room_request(body)
+        except InvalidCreateRoomRequest as e:
+            raise bad_json(str(e)) from None
+        try:
+            room_version = get_room_version(request.room_version or self._default_room_version)
+        except UnsupportedRoomVersion:
+            raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", f"Unsupported room version {request.room_version}")
+        for invitee in request.invite:
+            try:
+                parse_user_id(invitee)
+            except InvalidIdentifier as e:
+                raise MatrixError(400, "M_INVALID_PARAM", f"invite: {e}") from None
+
+        alias = None
+        if request.room_alias_name is not None:
+            alias = self._alias_for(request.room_alias_name)
+            if await self._aliases.resolve(alias) is not None:
+                raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
+
+        try:
+            content = create_event_content(request, creator, room_version)
+        except InvalidCreateRoomRequest as e:
+            raise bad_json(str(e)) from None
+        profile = await self._member_profile(creator) if self._member_profile else {}
+        plan = plan_initial_events(request, creator, room_version, alias, profile)
+
+        create = await self._sender.create_room(creator, room_version, content)
+        room_id = create.room_id
+        if alias is not None and not await self._aliases.create(alias, room_id, creator):
+            raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
+        for spec in plan:
+            try:
+                await self._sender.send(room_id, creator, EventDraft(spec.type, spec.content, spec.state_key))
+            except MatrixError as e:
+                if e.errcode == "M_FORBIDDEN" and not (spec.type == "m.room.member" and spec.state_key != creator):
+                    raise MatrixError(400, "M_INVALID_ROOM_STATE", f"{spec.type}: {e.message}") from None
+                raise
+        if request.visibility == "public":
+            await self._directory.publish(room_id, self._sender.now_ms())
+        return room_id
+
+    def _alias_for(self, localpart: str) -> str:
+        # Aliases follow the user ID localpart rules loosely; refuse what cannot be an alias.
+        if not localpart or ":" in localpart or any(c.isspace() for c in localpart):
+            raise MatrixError(400, "M_INVALID_PARAM", "room_alias_name is not a valid alias localpart")
+        alias = f"#{localpart}:{self._server_name}"
+        if len(alias.encode()) > 255:
+            raise MatrixError(400, "M_INVALID_PARAM", "room_alias_name is too long")
+        return alias
+
+

@@ -1,0 +1,46 @@
+"""Sending into a room on a client's behalf: transaction IDs, state, redactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veche.services.keyed_lock import KeyedLock
+from veche.services.rooms.sending import EventDraft, EventSender
+from veche.storage.accounts import TokenInfo
+from veche.storage.room_directory import ClientTransactionStore
+from veche.storage.stores import EventStores
+
+
+class RoomMessaging:
+    def __init__(self, *, sender: EventSender, stores: EventStores, transactions: ClientTransactionStore) -> None:
+        self._sender = sender
+        self._stores = stores
+        self._transactions = transactions
+        self._transaction_locks = KeyedLock()
+
+    async def send_with_transaction(
+        self, requester: TokenInfo, room_id: str, draft: EventDraft, txn_id: str
+    ) -> str:
+        """Send once per (device, transaction ID): a retried request gets the first event's ID."""
+        key = (requester.user_id, requester.device_id, txn_id)
+        async with self._transaction_locks.hold(key):
+            existing = await self._transactions.get_event_id(*key)
+            if existing is not None:
+                return existing
+            event = await self._sender.send(room_id, requester.user_id, draft)
+            await self._transactions.record(*key, event.event_id, self._sender.now_ms())
+        return event.event_id
+
+    async def send_state(self, user_id: str, room_id: str, draft: EventDraft) -> str:
+        event = await self._sender.send(room_id, user_id, draft)
+        return event.event_id
+
+    async def redact(
+        self, requester: TokenInfo, room_id: str, target: str, content: dict[str, Any], txn_id: str
+    ) -> str:
+        room_version = await self._stores.rooms.get_room_version(room_id)
+        if room_version is not None and room_version.redacts_in_content:
+            draft = EventDraft("m.room.redaction", {**content, "redacts": target})
+        else:
+            draft = EventDraft("m.room.redaction", content, redacts=target)
+        return await self.send_with_transaction(requester, room_id, draft, txn_id)

@@ -1,0 +1,195 @@
+"""Creating local events: one room at a time, from prev events to notified clients.
+
+Inside a room's critical section the sender picks the room's forward extremities as
+prev_events, the current state's auth events, builds, hashes and signs the PDU,
+authorises it against the room's current state, and persists it together with the new
+state. Rooms proceed in parallel; events of one room are strictly ordered.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from veche.errors import MatrixError, forbidden, not_found
+from veche.protocol.auth_rules import CREATE_KEY, AuthError, auth_types_for_event, check_auth_rules
+from veche.protocol.canonical_json import CanonicalJsonError
+from veche.protocol.event_ids import compute_event_id
+from veche.protocol.events import Event, StateKey
+from veche.protocol.hashing import add_hashes_and_signatures
+from veche.protocol.limits import EventTooLarge, check_pdu_size
+from veche.protocol.room_versions import EventFormat, RoomVersion
+from veche.protocol.signing import SigningKey
+from veche.services.keyed_lock import KeyedLock
+from veche.services.notifier import Notifier
+from veche.services.rooms.members import LocalMembers
+from veche.services.streams import Stream
+from veche.storage.stores import EventStores
+
+# A new event cites at most this many forward extremities (as Synapse does), so a room
+# with many concurrent branches converges over a few events instead of one huge one.
+MAX_PREV_EVENTS = 10
+MAX_DEPTH = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """What a local user asks to send."""
+
+    type: str
+    content: dict[str, Any]
+    state_key: str | None = None
+    redacts: str | None = None
+
+
+class EventSender:
+    def __init__(
+        self,
+        *,
+        server_name: str,
+        signing_key: SigningKey,
+        stores: EventStores,
+        notifier: Notifier,
+        members: LocalMembers,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._server_name = server_name
+        self._signing_key = signing_key
+        self._stores = stores
+        self._notifier = notifier
+        self._members = members
+        self._clock = clock
+        self._room_locks = KeyedLock()
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def create_room(self, creator: str, room_version: RoomVersion, content: dict[str, Any]) -> Event:
+        """Persist a new room's create event; the room's ID follows from it in v12."""
+        pdu: dict[str, Any] = {
+            "type": "m.room.create",
+            "state_key": "",
+            "sender": creator,
+            "content": content,
+            "origin_server_ts": self.now_ms(),
+            "depth": 1,
+            "prev_events": [],
+            "auth_events": [],
+        }
+        if not room_version.room_id_from_create_event:
+            pdu["room_id"] = self._new_room_id()
+        event = self._finish(pdu, room_version)
+        check_auth_rules(event, {})
+        async with self._room_locks.hold(event.room_id):
+            persisted = await self._stores.events.persist_event(event, state_before={}, advance_current_state=True)
+        await self._announce(event, persisted.stream_ordering)
+        return event
+
+    async def send(self, room_id: str, sender: str, draft: EventDraft) -> Event:
+        """Build, authorise and persist one event; raises MatrixError if it is refused."""
+        async with self._room_locks.hold(room_id):
+            room_version = await self._stores.rooms.get_room_version(room_id)
+            if room_version is None:
+                raise not_found(f"Unknown room {room_id}")
+            extremities = await self._stores.events.get_forward_extremities(room_id)
+            if not extremities:
+                raise forbidden(f"This server does not participate in {room_id}")
+            prev_events = await self._stores.events.get_events(extremities)
+            prev = sorted(prev_events.values(), key=lambda e: e.depth, reverse=True)[:MAX_PREV_EVENTS]
+            state_ids = await self._stores.state.get_current_state_ids(room_id)
+
+            auth_keys = auth_types_for_event(room_version, draft.type, draft.state_key, sender, draft.content)
+            # The rules always need the create event, even where it is not cited (v12).
+            wanted = {key: state_ids[key] for key in (CREATE_KEY, *auth_keys) if key in state_ids}
+            auth_state = await self._load_state(wanted)
+            pdu = self._build_pdu(room_id, room_version, sender, draft, prev, auth_keys, auth_state)
+            event = self._finish(pdu, room_version)
+            try:
+                check_auth_rules(event, auth_state)
+            except AuthError as e:
+                raise forbidden(e.reason) from None
+            state_before: int | Mapping[StateKey, str]
+            if len(extremities) == 1 and prev:
+                snapshot = await self._stores.state.get_snapshot_after(prev[0].event_id)
+                state_before = snapshot if snapshot is not None else state_ids
+            else:
+                state_before = state_ids
+            persisted = await self._stores.events.persist_event(
+                event, state_before=state_before, advance_current_state=True
+            )
+        await self._announce(event, persisted.stream_ordering)
+        return event
+
+    async def _load_state(self, state_ids: Mapping[StateKey, str]) -> dict[StateKey, Event]:
+        events = await self._stores.events.get_events(state_ids.values())
+        return {key: events[event_id] for key, event_id in state_ids.items() if event_id in events}
+
+    def _build_pdu(
+        self,
+        room_id: str,
+        room_version: RoomVersion,
+        sender: str,
+        draft: EventDraft,
+        prev: list[Event],
+        auth_keys: list[StateKey],
+        auth_state: Mapping[StateKey, Event],
+    ) -> dict[str, Any]:
+        auth_events = [auth_state[key] for key in auth_keys if key in auth_state]
+        pdu: dict[str, Any] = {
+            "room_id": room_id,
+            "type": draft.type,
+            "sender": sender,
+            "content": draft.content,
+            "origin_server_ts": self.now_ms(),
+            "depth": min(max((e.depth for e in prev), default=0) + 1, MAX_DEPTH),
+            "prev_events": _references(prev, room_version),
+            "auth_events": _references(auth_events, room_version),
+        }
+        if draft.state_key is not None:
+            pdu["state_key"] = draft.state_key
+        if draft.redacts is not None and not room_version.redacts_in_content:
+            pdu["redacts"] = draft.redacts
+        return pdu
+
+    def _finish(self, pdu: dict[str, Any], room_version: RoomVersion) -> Event:
+        """Give the PDU its event ID (v1/v2), hashes and signature, then check its size."""
+        if room_version.event_format is EventFormat.V1:
+            pdu["event_id"] = f"${_random_string(18)}:{self._server_name}"
+        try:
+            add_hashes_and_signatures(pdu, room_version, self._server_name, self._signing_key)
+            check_pdu_size(pdu)
+        except EventTooLarge as e:
+            raise MatrixError(413, "M_TOO_LARGE", str(e)) from None
+        except CanonicalJsonError as e:
+            raise MatrixError(400, "M_BAD_JSON", f"Event is not canonical JSON: {e}") from None
+        return Event(pdu, room_version, compute_event_id(pdu, room_version))
+
+    def _new_room_id(self) -> str:
+        return f"!{_random_string(18)}:{self._server_name}"
+
+    async def _announce(self, event: Event, stream_ordering: int | None) -> None:
+        if stream_ordering is None:
+            return
+        if event.type == "m.room.member":
+            self._members.invalidate(event.room_id)
+        users = set(await self._members.joined(event.room_id))
+        if event.type == "m.room.member" and event.state_key is not None and self._members.is_local(event.state_key):
+            # The target of an invite, kick or ban is not joined but must hear of it.
+            users.add(event.state_key)
+        self._notifier.notify(
+            Stream.EVENTS, stream_ordering, users, visible_upto=self._stores.events.current_stream_token
+        )
+
+
+def _references(events: list[Event], room_version: RoomVersion) -> list[Any]:
+    if room_version.event_format is EventFormat.V1:
+        return [[e.event_id, e.pdu.get("hashes", {})] for e in events]
+    return [e.event_id for e in events]
+
+
+def _random_string(length: int) -> str:
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(length))

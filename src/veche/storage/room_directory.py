@@ -1,0 +1,99 @@
+"""Room aliases of this server, the public room directory, and client transaction IDs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from veche.storage.database import Database, IntegrityError
+
+
+class AliasStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, room_alias: str, room_id: str, creator: str) -> bool:
+        """Map an alias to a room; False if the alias is taken."""
+        try:
+            await self._db.execute(
+                "INSERT INTO room_aliases (room_alias, room_id, creator) VALUES (?, ?, ?)",
+                room_alias,
+                room_id,
+                creator,
+            )
+        except IntegrityError:
+            return False
+        return True
+
+    async def resolve(self, room_alias: str) -> str | None:
+        return await self._db.fetchval("SELECT room_id FROM room_aliases WHERE room_alias = ?", room_alias)
+
+    async def get(self, room_alias: str) -> tuple[str, str] | None:
+        """(room_id, creator) of an alias."""
+        row = await self._db.fetchone("SELECT room_id, creator FROM room_aliases WHERE room_alias = ?", room_alias)
+        return (row[0], row[1]) if row else None
+
+    async def delete(self, room_alias: str) -> bool:
+        return await self._db.execute("DELETE FROM room_aliases WHERE room_alias = ?", room_alias) > 0
+
+    async def aliases_of_room(self, room_id: str) -> list[str]:
+        rows = await self._db.fetchall(
+            "SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias", room_id
+        )
+        return [row[0] for row in rows]
+
+
+class DirectoryStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def publish(self, room_id: str, now_ms: int) -> None:
+        await self._db.execute(
+            "INSERT INTO room_directory (room_id, published_ts) VALUES (?, ?) ON CONFLICT (room_id) DO NOTHING",
+            room_id,
+            now_ms,
+        )
+
+    async def unpublish(self, room_id: str) -> None:
+        await self._db.execute("DELETE FROM room_directory WHERE room_id = ?", room_id)
+
+    async def is_published(self, room_id: str) -> bool:
+        return await self._db.fetchval("SELECT 1 FROM room_directory WHERE room_id = ?", room_id) is not None
+
+    async def published_rooms(self) -> list[str]:
+        rows = await self._db.fetchall("SELECT room_id FROM room_directory ORDER BY published_ts, room_id")
+        return [row[0] for row in rows]
+
+
+class ClientTransactionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_event_id(self, user_id: str, device_id: str, txn_id: str) -> str | None:
+        return await self._db.fetchval(
+            "SELECT event_id FROM client_transactions WHERE user_id = ? AND device_id = ? AND txn_id = ?",
+            user_id,
+            device_id,
+            txn_id,
+        )
+
+    async def record(self, user_id: str, device_id: str, txn_id: str, event_id: str, now_ms: int) -> None:
+        await self._db.execute(
+            "INSERT INTO client_transactions (user_id, device_id, txn_id, event_id, created_ts)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            user_id,
+            device_id,
+            txn_id,
+            event_id,
+            now_ms,
+        )
+
+    async def transaction_ids(self, event_ids: Iterable[str], user_id: str, device_id: str) -> dict[str, str]:
+        """event_id → txn_id for the events among `event_ids` that this device sent."""
+        rows = await self._db.fetchall(
+            "SELECT event_id, txn_id FROM client_transactions"
+            " WHERE event_id = ANY(?) AND user_id = ? AND device_id = ?",
+            list(event_ids),
+            user_id,
+            device_id,
+        )
+        return {row[0]: row[1] for row in rows}

@@ -1,0 +1,103 @@
+"""createRoom, sending messages and state, transaction IDs and redactions over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from veche.protocol.events import Event
+
+
+async def create_room(http, user, **body):
+    async with http.post("/_matrix/client/v3/createRoom", json=body, headers=user.headers) as response:
+        assert response.status == 200, await response.text()
+        return (await response.json())["room_id"]
+
+
+async def current_state(homeserver, room_id) -> dict[tuple[str, str], Event]:
+    return await homeserver.stores.events.get_current_state(room_id)
+
+
+@pytest.mark.parametrize("version", ["1", "3", "10", "11", "12"])
+async def test_create_room_builds_the_initial_state(http, homeserver, make_user, version):
+    alice = await make_user("alice")
+    room_id = await create_room(
+        http, alice, room_version=version, preset="public_chat", name="Pub", topic="Happy hour",
+        room_alias_name="pub",
+    )
+    state = await current_state(homeserver, room_id)
+    assert state[("m.room.create", "")].content["room_version"] == version
+    assert state[("m.room.member", alice.user_id)].membership == "join"
+    assert state[("m.room.join_rules", "")].content == {"join_rule": "public"}
+    assert state[("m.room.name", "")].content == {"name": "Pub"}
+    assert state[("m.room.canonical_alias", "")].content == {"alias": "#pub:veche.test"}
+    assert await homeserver.aliases.resolve("#pub:veche.test") == room_id
+    if version == "12":
+        assert room_id == "!" + state[("m.room.create", "")].event_id[1:]
+
+
+async def test_alias_in_use_and_bad_requests(http, make_user):
+    alice = await make_user("alice")
+    await create_room(http, alice, room_alias_name="taken")
+    for body, errcode in [
+        ({"room_alias_name": "taken"}, "M_ROOM_IN_USE"),
+        ({"room_version": "99"}, "M_UNSUPPORTED_ROOM_VERSION"),
+        ({"preset": "party"}, "M_BAD_JSON"),
+        ({"invite": ["not-a-user"]}, "M_INVALID_PARAM"),
+    ]:
+        async with http.post("/_matrix/client/v3/createRoom", json=body, headers=alice.headers) as response:
+            assert response.status == 400
+            assert (await response.json())["errcode"] == errcode
+
+
+async def test_send_is_idempotent_per_transaction(http, homeserver, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    path = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/txn1"
+    body = {"msgtype": "m.text", "body": "hello"}
+    async with http.put(path, json=body, headers=alice.headers) as response:
+        assert response.status == 200
+        first = (await response.json())["event_id"]
+    async with http.put(path, json=body, headers=alice.headers) as response:
+        assert (await response.json())["event_id"] == first
+    event = await homeserver.stores.events.get_event(first)
+    assert event.content == body and event.sender == alice.user_id
+
+
+async def test_outsider_cannot_send(http, make_user):
+    alice = await make_user("alice")
+    mallory = await make_user("mallory")
+    room_id = await create_room(http, alice)
+    path = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/t"
+    async with http.put(path, json={"body": "x"}, headers=mallory.headers) as response:
+        assert response.status == 403
+        assert (await response.json())["errcode"] == "M_FORBIDDEN"
+
+
+async def test_state_and_redaction(http, homeserver, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    async with http.put(
+        f"/_matrix/client/v3/rooms/{room_id}/state/m.room.topic", json={"topic": "t"}, headers=alice.headers
+    ) as response:
+        assert response.status == 200
+    state = await current_state(homeserver, room_id)
+    assert state[("m.room.topic", "")].content == {"topic": "t"}
+    async with http.put(
+        f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/t1", json={"body": "oops"}, headers=alice.headers
+    ) as response:
+        target = (await response.json())["event_id"]
+    async with http.put(
+        f"/_matrix/client/v3/rooms/{room_id}/redact/{target}/r1", json={"reason": "typo"}, headers=alice.headers
+    ) as response:
+        assert response.status == 200
+        redaction = await homeserver.stores.events.get_event((await response.json())["event_id"])
+    assert redaction.redacts == target
+    assert redaction.content["reason"] == "typo"
+
+
+async def test_unknown_room(http, make_user):
+    alice = await make_user("alice")
+    async with http.put(
+        "/_matrix/client/v3/rooms/!nowhere:veche.test/send/m.room.message/t", json={}, headers=alice.headers
+    ) as response:
+        assert response.status == 404

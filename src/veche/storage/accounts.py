@@ -1,8 +1,12 @@
-"""Accounts, devices, access tokens and refresh tokens (tables in migrations/0002_accounts.sql).
+"""Accounts, devices, access tokens and refresh tokens (migrations 0002_accounts, 0003_auth).
 
 Tokens are random strings handed to the client once; only their SHA-256 is stored. An
 access-token lookup runs on every authenticated request, so it is one query on a unique
 index, and its result is kept in an in-process LRU that every deletion of a token evicts.
+
+Refresh tokens rotate: refreshing with token R1 revokes R1's access token at once and
+issues R2 (and its access token), but R1 itself survives until R2 or its access token is
+first used, so a client that never received the response can refresh again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from veche.storage.database import Database
+from veche.storage.database import Database, Row, Transaction
 
 ACCESS_TOKEN_PREFIX = "vat_"
 REFRESH_TOKEN_PREFIX = "vrt_"
@@ -23,6 +27,10 @@ TOKEN_CACHE_SIZE = 10_000
 
 class UserIdTaken(Exception):
     """The user ID belongs to an account, possibly a deactivated one."""
+
+
+class RegistrationTokenUnusable(Exception):
+    """The registration token is unknown, expired or used up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,14 @@ class RefreshTokenInfo:
     user_id: str
     device_id: str
     expires_ts: int | None
+    # The token this one replaced, still valid until this one is first used.
+    prev_token_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str | None
 
 
 def hash_token(token: str) -> bytes:
@@ -88,19 +104,37 @@ class AccountStore:
         *,
         is_admin: bool = False,
         is_guest: bool = False,
+        registration_token: str | None = None,
     ) -> None:
-        """Raises UserIdTaken if any account, even a deactivated one, has this ID."""
-        changed = await self._db.execute(
-            "INSERT INTO users (user_id, password_hash, is_admin, is_guest, created_ts)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
-            user_id,
-            password_hash,
-            is_admin,
-            is_guest,
-            _now_ms(),
-        )
-        if not changed:
-            raise UserIdTaken(user_id)
+        """Raises UserIdTaken if any account, even a deactivated one, has this ID.
+
+        With `registration_token`, one use of that token is spent in the same transaction,
+        or RegistrationTokenUnusable is raised and no account is created.
+        """
+        now = _now_ms()
+        async with self._db.transaction() as txn:
+            if registration_token is not None:
+                spent = await txn.execute(
+                    "UPDATE registration_tokens SET completed = completed + 1"
+                    " WHERE token = ? AND (uses_allowed IS NULL OR completed < uses_allowed)"
+                    " AND (expiry_ts IS NULL OR expiry_ts > ?)",
+                    registration_token,
+                    now,
+                )
+                if not spent:
+                    raise RegistrationTokenUnusable(registration_token)
+            changed = await txn.execute(
+                "INSERT INTO users (user_id, password_hash, is_admin, is_guest, created_ts)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
+                user_id,
+                password_hash,
+                is_admin,
+                is_guest,
+                now,
+            )
+            if not changed:
+                # Raising rolls back the token use as well.
+                raise UserIdTaken(user_id)
 
     async def get_account(self, user_id: str) -> Account | None:
         row = await self._db.fetchone(
@@ -119,6 +153,11 @@ class AccountStore:
         await self._db.execute(
             "UPDATE users SET password_hash = ? WHERE user_id = ?", password_hash, user_id
         )
+
+    async def deactivate_account(self, user_id: str) -> list[str]:
+        """Marks the account deactivated and deletes all its devices; returns their IDs."""
+        await self._db.execute("UPDATE users SET deactivated = TRUE WHERE user_id = ?", user_id)
+        return await self.delete_all_devices(user_id)
 
     # Devices
 
@@ -152,8 +191,56 @@ class AccountStore:
         )
         return [Device(*row) for row in rows]
 
+    async def set_device_display_name(
+        self, user_id: str, device_id: str, display_name: str | None
+    ) -> bool:
+        """Renames the device; False if the user has no such device."""
+        changed = await self._db.execute(
+            "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+            display_name,
+            user_id,
+            device_id,
+        )
+        return bool(changed)
+
+    async def record_device_seen(self, user_id: str, device_id: str, ip: str | None) -> None:
+        await self._db.execute(
+            "UPDATE devices SET last_seen_ts = ?, last_seen_ip = ?"
+            " WHERE user_id = ? AND device_id = ?",
+            _now_ms(),
+            ip,
+            user_id,
+            device_id,
+        )
+
     async def delete_device(self, user_id: str, device_id: str) -> None:
         await self.delete_devices(user_id, [device_id])
+
+    async def delete_all_devices(
+        self, user_id: str, *, except_device_id: str | None = None
+    ) -> list[str]:
+        """Deletes every device of the user (but `except_device_id`); returns their IDs."""
+        rows = await self._db.fetchall("SELECT device_id FROM devices WHERE user_id = ?", user_id)
+        device_ids = [row[0] for row in rows if row[0] != except_device_id]
+        if device_ids:
+            await self.delete_devices(user_id, device_ids)
+        return device_ids
+
+    async def delete_device_tokens(self, user_id: str, device_id: str) -> None:
+        """Revokes every access and refresh token of the device, keeping the device."""
+        async with self._db.transaction() as txn:
+            rows = await txn.fetchall(
+                "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?"
+                " RETURNING token_hash",
+                user_id,
+                device_id,
+            )
+            await txn.execute(
+                "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?",
+                user_id,
+                device_id,
+            )
+        self._evict(row[0] for row in rows)
 
     async def delete_devices(self, user_id: str, device_ids: Iterable[str]) -> None:
         """Deletes the devices and every access and refresh token issued to them."""
@@ -183,17 +270,51 @@ class AccountStore:
         self, user_id: str, device_id: str, expires_ts: int | None = None
     ) -> str:
         """A new token for an existing device; only its hash is kept."""
-        token = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self._db.execute(
-            "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts)"
-            " VALUES (?, ?, ?, ?, ?)",
-            hash_token(token),
-            user_id,
-            device_id,
-            _now_ms(),
-            expires_ts,
-        )
-        return token
+        async with self._db.transaction() as txn:
+            return await _insert_access_token(txn, user_id, device_id, expires_ts, None)
+
+    async def issue_tokens(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        access_expires_ts: int | None,
+        with_refresh_token: bool,
+    ) -> IssuedTokens:
+        """An access token, and if asked a refresh token bound to it, for an existing device."""
+        async with self._db.transaction() as txn:
+            refresh_token, refresh_id = (None, None)
+            if with_refresh_token:
+                refresh_token, refresh_id = await _insert_refresh_token(
+                    txn, user_id, device_id, None, None
+                )
+            access_token = await _insert_access_token(
+                txn, user_id, device_id, access_expires_ts, refresh_id
+            )
+        return IssuedTokens(access_token, refresh_token)
+
+    async def rotate_refresh_token(
+        self, used: RefreshTokenInfo, access_expires_ts: int | None
+    ) -> IssuedTokens:
+        """Spends `used`: revokes the access token issued with it and issues a new pair.
+
+        `used` itself stays valid until the new pair is first used.
+        """
+        async with self._db.transaction() as txn:
+            revoked = await txn.fetchall(
+                "DELETE FROM access_tokens WHERE refresh_token_id = ? RETURNING token_hash",
+                used.token_id,
+            )
+            if used.prev_token_id is not None:
+                revoked += await _revoke_superseded(txn, used.token_id, used.prev_token_id)
+            refresh_token, refresh_id = await _insert_refresh_token(
+                txn, used.user_id, used.device_id, used.expires_ts, used.token_id
+            )
+            access_token = await _insert_access_token(
+                txn, used.user_id, used.device_id, access_expires_ts, refresh_id
+            )
+        self._evict(row[0] for row in revoked)
+        return IssuedTokens(access_token, refresh_token)
 
     async def lookup_access_token(self, token: str) -> TokenInfo | None:
         """Who `token` authenticates, or None. Expiry is the caller's to judge."""
@@ -204,13 +325,19 @@ class AccountStore:
             return cached
         evictions = self._evictions
         row = await self._db.fetchone(
-            "SELECT t.token_id, t.user_id, t.device_id, u.is_guest, t.expires_ts"
+            "SELECT t.token_id, t.user_id, t.device_id, u.is_guest, t.expires_ts,"
+            " r.token_id, r.prev_token_id"
             " FROM access_tokens t JOIN users u ON u.user_id = t.user_id"
+            " LEFT JOIN refresh_tokens r ON r.token_id = t.refresh_token_id"
             " WHERE t.token_hash = ?",
             token_hash,
         )
         if row is None:
             return None
+        if row[6] is not None:
+            # First use of a refreshed access token: the refresh token it replaced dies now.
+            # Not cached this time: the eviction count has moved, so the next lookup does it.
+            await self._spend_predecessor(row[5], row[6])
         info = TokenInfo(row[0], row[1], row[2], bool(row[3]), row[4])
         if evictions == self._evictions:
             self._token_cache[token_hash] = info
@@ -235,21 +362,13 @@ class AccountStore:
     async def create_refresh_token(
         self, user_id: str, device_id: str, expires_ts: int | None = None
     ) -> str:
-        token = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self._db.execute(
-            "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts)"
-            " VALUES (?, ?, ?, ?, ?)",
-            hash_token(token),
-            user_id,
-            device_id,
-            _now_ms(),
-            expires_ts,
-        )
+        async with self._db.transaction() as txn:
+            token, _ = await _insert_refresh_token(txn, user_id, device_id, expires_ts, None)
         return token
 
     async def lookup_refresh_token(self, token: str) -> RefreshTokenInfo | None:
         row = await self._db.fetchone(
-            "SELECT token_id, user_id, device_id, expires_ts FROM refresh_tokens"
+            "SELECT token_id, user_id, device_id, expires_ts, prev_token_id FROM refresh_tokens"
             " WHERE token_hash = ?",
             hash_token(token),
         )
@@ -266,7 +385,80 @@ class AccountStore:
             )
         self._evict(row[0] for row in rows)
 
+    async def _spend_predecessor(self, token_id: int, prev_token_id: int) -> None:
+        async with self._db.transaction() as txn:
+            revoked = await _revoke_superseded(txn, token_id, prev_token_id)
+        self._evict(row[0] for row in revoked)
+
     def _evict(self, token_hashes: Iterable[bytes]) -> None:
         self._evictions += 1
         for token_hash in token_hashes:
             self._token_cache.pop(bytes(token_hash), None)
+
+
+async def _insert_access_token(
+    txn: Transaction,
+    user_id: str,
+    device_id: str,
+    expires_ts: int | None,
+    refresh_token_id: int | None,
+) -> str:
+    token = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await txn.execute(
+        "INSERT INTO access_tokens"
+        " (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        hash_token(token),
+        user_id,
+        device_id,
+        _now_ms(),
+        expires_ts,
+        refresh_token_id,
+    )
+    return token
+
+
+async def _insert_refresh_token(
+    txn: Transaction,
+    user_id: str,
+    device_id: str,
+    expires_ts: int | None,
+    prev_token_id: int | None,
+) -> tuple[str, int]:
+    token = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = await txn.fetchval(
+        "INSERT INTO refresh_tokens"
+        " (token_hash, user_id, device_id, created_ts, expires_ts, prev_token_id)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING token_id",
+        hash_token(token),
+        user_id,
+        device_id,
+        _now_ms(),
+        expires_ts,
+        prev_token_id,
+    )
+    return token, token_id
+
+
+async def _revoke_superseded(txn: Transaction, used_id: int, prev_id: int) -> list[Row]:
+    """`used_id` has been used: revoke the token it replaced and that token's other
+    replacements (left by repeated refreshes), with their access tokens.
+
+    Returns the hashes of the revoked access tokens, for the cache.
+    """
+    dead = await txn.fetchall(
+        "DELETE FROM refresh_tokens"
+        " WHERE token_id = ? OR (prev_token_id = ? AND token_id <> ?) RETURNING token_id",
+        prev_id,
+        prev_id,
+        used_id,
+    )
+    await txn.execute(
+        "UPDATE refresh_tokens SET prev_token_id = NULL WHERE token_id = ?", used_id
+    )
+    if not dead:
+        return []
+    return await txn.fetchall(
+        "DELETE FROM access_tokens WHERE refresh_token_id = ANY(?) RETURNING token_hash",
+        [row[0] for row in dead],
+    )

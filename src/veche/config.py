@@ -44,6 +44,7 @@ _FILE_KEYS = (
     "signing_key_path",
     "listeners",
     "registration",
+    "allow_guest_access",
     "rate_limits",
     "default_room_version",
     "log_level",
@@ -83,6 +84,7 @@ class Config:
     default_room_version: str
     log_level: str
     config_path: Path | None = None
+    allow_guest_access: bool = False
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -153,6 +155,7 @@ class _Builder:
             listeners=listeners,
             registration=self.setting("registration", "closed", _parse_registration),
             rate_limits=self.setting("rate_limits", True, _parse_on_off),
+            allow_guest_access=self.setting("allow_guest_access", False, _parse_on_off),
             default_room_version=self.setting(
                 "default_room_version", DEFAULT_ROOM_VERSION, _parse_room_version
             ),
@@ -379,6 +382,9 @@ listeners:
 # Who may create an account through the API: closed, token or open.
 # `veche register-user` works whatever this says.
 registration: "closed"
+
+# Whether guest accounts (POST /register?kind=guest) may be created: on or off.
+allow_guest_access: "off"
 
 # Refuse requests beyond a per-user rate: on or off.
 rate_limits: "on"

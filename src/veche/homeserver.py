@@ -27,17 +27,24 @@ from veche.protocol.signing import (
     generate_signing_key,
     read_signing_key_file,
 )
+from veche.services.auth import AuthService
+from veche.services.devices import DeviceService
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
+from veche.services.ratelimit import RateLimiter
+from veche.services.registration import RegistrationService
 from veche.services.rooms.creation import RoomCreator
 from veche.services.rooms.members import LocalMembers
 from veche.services.rooms.messaging import RoomMessaging
 from veche.services.rooms.sending import EventSender
 from veche.services.streams import Stream
+from veche.services.uia import UserInteractiveAuth
 from veche.storage.accounts import AccountStore
 from veche.storage.database import Database, open_database
+from veche.storage.registration_tokens import RegistrationTokenStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
 from veche.storage.stores import EventStores, create_event_stores
+from veche.storage.uia_sessions import UiaSessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +73,23 @@ class HomeServer:
         self.accounts = accounts
         self.passwords = passwords
         self.auth = Authenticator(accounts.lookup_access_token)
+        self.ratelimiter = RateLimiter(config.rate_limits)
+        self.devices = DeviceService(accounts)
+        self.auth_service = AuthService(
+            config.server_name, accounts, passwords, self.devices, self.ratelimiter
+        )
+        self.uia = UserInteractiveAuth(UiaSessionStore(db), self.auth_service)
+        self.registration_tokens = RegistrationTokenStore(db)
+        self.registration = RegistrationService(
+            server_name=config.server_name,
+            mode=config.registration,
+            allow_guests=config.allow_guest_access,
+            accounts=accounts,
+            tokens=self.registration_tokens,
+            auth=self.auth_service,
+            uia=self.uia,
+            ratelimiter=self.ratelimiter,
+        )
         self.stores = event_stores
         self.notifier = Notifier()
         self.notifier.advance(Stream.EVENTS, event_stores.events.current_stream_token)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from veche.api import wellknown
-from veche.api.client import rooms, versions
+from veche.api.client import account, capabilities, devices, login, register, rooms, versions
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ RouteModule = Callable[["HomeServer"], list[web.RouteDef]]
 ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
     "client": (
         versions.routes,
+        register.routes,
+        login.routes,
+        account.routes,
+        devices.routes,
+        capabilities.routes,
         rooms.routes,
         wellknown.routes,
     ),

@@ -38,7 +38,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(error: MatrixError) -> web.Response:
-    return json_response(error.to_body(), status=error.status)
+    response = json_response(error.to_body(), status=error.status)
+    retry_after_ms = error.extra.get("retry_after_ms")
+    if error.status == 429 and isinstance(retry_after_ms, int):
+        # The spec prefers the header to the deprecated body field ("Rate limiting").
+        response.headers["Retry-After"] = str(-(-retry_after_ms // 1000))
+    return response
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:

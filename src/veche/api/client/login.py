@@ -1,0 +1,73 @@
+"""Login, refresh and logout (login.yaml, refresh.yaml, logout.yaml)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from veche.api.client.auth_helpers import client_ip, session_body
+from veche.api.http import CLIENT_PREFIX, json_response, read_json_body
+from veche.errors import MatrixError, missing_param
+from veche.services.auth import session_params
+
+if TYPE_CHECKING:
+    from veche.homeserver import HomeServer
+
+V3 = f"{CLIENT_PREFIX}/v3"
+PASSWORD_LOGIN = "m.login.password"
+
+
+def routes(hs: HomeServer) -> list[web.RouteDef]:
+    auth_service = hs.auth_service
+    flows = {"flows": [{"type": PASSWORD_LOGIN}]}
+    well_known = {"m.homeserver": {"base_url": hs.config.public_baseurl}}
+
+    async def get_login(request: web.Request) -> web.Response:
+        return json_response(flows)
+
+    async def login(request: web.Request) -> web.Response:
+        body = await read_json_body(request)
+        login_type = body.get("type")
+        if login_type is None:
+            raise missing_param("Missing type")
+        if login_type != PASSWORD_LOGIN:
+            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {login_type!r}")
+        device_id, display_name, want_refresh, _ = session_params(body)
+        session = await auth_service.login_with_password(
+            body,
+            device_id=device_id,
+            display_name=display_name,
+            want_refresh=want_refresh,
+            ip=client_ip(request),
+        )
+        response = session_body(session)
+        response["home_server"] = hs.config.server_name
+        if hs.config.public_baseurl:
+            response["well_known"] = well_known
+        return json_response(response)
+
+    async def refresh(request: web.Request) -> web.Response:
+        body = await read_json_body(request)
+        session = await auth_service.refresh(body.get("refresh_token"), client_ip(request))
+        response = session_body(session)
+        del response["user_id"], response["device_id"]
+        return json_response(response)
+
+    async def logout(request: web.Request) -> web.Response:
+        requester = await hs.auth.require(request, allow_guest=True)
+        await auth_service.logout(requester)
+        return json_response({})
+
+    async def logout_all(request: web.Request) -> web.Response:
+        requester = await hs.auth.require(request, allow_guest=True)
+        await auth_service.logout_all(requester.user_id)
+        return json_response({})
+
+    return [
+        web.get(f"{V3}/login", get_login),
+        web.post(f"{V3}/login", login),
+        web.post(f"{V3}/refresh", refresh),
+        web.post(f"{V3}/logout", logout),
+        web.post(f"{V3}/logout/all", logout_all),
+    ]

@@ -39,6 +39,7 @@ from veche.services.rooms.messaging import RoomMessaging
 from veche.services.rooms.sending import EventSender
 from veche.services.streams import Stream
 from veche.services.uia import UserInteractiveAuth
+from veche.services.user_data import UserDataServices, UserDataStores
 from veche.storage.accounts import AccountStore
 from veche.storage.database import Database, open_database
 from veche.storage.registration_tokens import RegistrationTokenStore
@@ -65,6 +66,7 @@ class HomeServer:
         accounts: AccountStore,
         passwords: PasswordHasher,
         event_stores: EventStores,
+        user_data_stores: UserDataStores,
     ) -> None:
         self.config = config
         self.server_name = config.server_name
@@ -113,6 +115,13 @@ class HomeServer:
         self.room_service = RoomMessaging(
             sender=self.sender, stores=event_stores, transactions=ClientTransactionStore(db)
         )
+        self.user_data = UserDataServices(
+            user_data_stores,
+            event_stores=event_stores,
+            members=self.members,
+            accounts=accounts,
+            notifier=self.notifier,
+        )
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}
@@ -127,10 +136,14 @@ class HomeServer:
         db = await open_configured_database(config)
         accounts = AccountStore(db)
         event_stores = await create_event_stores(db)
-        return cls(config, db, signing_key, accounts, passwords or PasswordHasher(), event_stores)
+        user_data_stores = await UserDataStores.create(db)
+        return cls(
+            config, db, signing_key, accounts, passwords or PasswordHasher(), event_stores, user_data_stores
+        )
 
     async def start(self) -> None:
         """Binds every listener; `bound` then holds the real ports (useful with port 0)."""
+        await self.user_data.start()
         for listener in self.config.listeners:
             runner = web.AppRunner(
                 build_app(self, listener.resources),
@@ -153,6 +166,7 @@ class HomeServer:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        await self.user_data.stop()
         await self.db.close()
         self.passwords.close()
 

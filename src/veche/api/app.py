@@ -13,7 +13,22 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from veche.api import wellknown
-from veche.api.client import account, capabilities, devices, login, register, rooms, versions
+from veche.api.client import (
+    account,
+    account_data,
+    capabilities,
+    devices,
+    filters,
+    login,
+    presence,
+    receipts,
+    register,
+    reporting,
+    rooms,
+    tags,
+    typing,
+    versions,
+)
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
 
 if TYPE_CHECKING:
@@ -31,6 +46,13 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         devices.routes,
         capabilities.routes,
         rooms.routes,
+        account_data.routes,
+        tags.routes,
+        filters.routes,
+        typing.routes,
+        receipts.routes,
+        presence.routes,
+        reporting.routes,
         wellknown.routes,
     ),
 }

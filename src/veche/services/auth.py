@@ -251,7 +251,6 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-
 def _session(
     user_id: str, device_id: str, tokens: IssuedTokens, lifetime_ms: int | None
 ) -> Session:

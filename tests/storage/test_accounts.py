@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from veche.storage.accounts import AccountStore, UserIdTaken, hash_token
+from veche.storage.accounts import (
+    AccountStore,
+    RegistrationTokenUnusable,
+    UserIdTaken,
+    hash_token,
+)
 from veche.storage.database import Database
+from veche.storage.registration_tokens import RegistrationTokenStore
+from veche.storage.uia_sessions import UiaSessionStore
 
 ALICE = "@alice:example.org"
 
@@ -121,3 +128,75 @@ async def test_refresh_tokens(accounts: AccountStore) -> None:
     assert (info.user_id, info.device_id, info.expires_ts) == (ALICE, "PHONE", 99)
     await accounts.delete_refresh_token(info.token_id)
     assert await accounts.lookup_refresh_token(token) is None
+
+
+async def test_registration_token_is_spent_with_the_account(
+    accounts: AccountStore, database: Database
+) -> None:
+    tokens = RegistrationTokenStore(database)
+    assert await tokens.create("once", 1, None)
+    assert not await tokens.create("once", 5, None)
+    # A taken user ID rolls the token use back.
+    with pytest.raises(UserIdTaken):
+        await accounts.create_account(ALICE, None, registration_token="once")
+    token = await tokens.get("once")
+    assert token is not None and token.completed == 0
+    await accounts.create_account("@bob:example.org", None, registration_token="once")
+    with pytest.raises(RegistrationTokenUnusable):
+        await accounts.create_account("@carol:example.org", None, registration_token="once")
+    assert not await accounts.user_id_exists("@carol:example.org")
+    await tokens.create("expired", None, 1)
+    with pytest.raises(RegistrationTokenUnusable):
+        await accounts.create_account("@carol:example.org", None, registration_token="expired")
+    assert [t.token for t in await tokens.list()] == ["once", "expired"]
+    assert await tokens.delete("once") and not await tokens.delete("once")
+
+
+async def test_deactivation_and_device_management(accounts: AccountStore) -> None:
+    for device_id in ("A", "B", "C"):
+        await accounts.create_device(ALICE, device_id)
+    token = await accounts.create_access_token(ALICE, "A")
+    assert await accounts.set_device_display_name(ALICE, "A", "Phone")
+    assert not await accounts.set_device_display_name(ALICE, "NOPE", "x")
+    await accounts.record_device_seen(ALICE, "A", "10.0.0.1")
+    device = await accounts.get_device(ALICE, "A")
+    assert device is not None and device.display_name == "Phone"
+    assert device.last_seen_ip == "10.0.0.1" and device.last_seen_ts
+    assert sorted(await accounts.delete_all_devices(ALICE, except_device_id="A")) == ["B", "C"]
+    assert await accounts.lookup_access_token(token) is not None
+    assert await accounts.deactivate_account(ALICE) == ["A"]
+    assert await accounts.lookup_access_token(token) is None
+    account = await accounts.get_account(ALICE)
+    assert account is not None and account.deactivated
+
+
+async def test_refresh_token_rotation(accounts: AccountStore) -> None:
+    await accounts.create_device(ALICE, "PHONE")
+    first = await accounts.issue_tokens(
+        ALICE, "PHONE", access_expires_ts=None, with_refresh_token=True
+    )
+    assert first.refresh_token is not None
+    rt1 = await accounts.lookup_refresh_token(first.refresh_token)
+    assert rt1 is not None and rt1.prev_token_id is None
+    second = await accounts.rotate_refresh_token(rt1, access_expires_ts=5)
+    assert await accounts.lookup_access_token(first.access_token) is None
+    assert second.refresh_token is not None
+    # The old refresh token survives until the new access token is used.
+    assert await accounts.lookup_refresh_token(first.refresh_token) is not None
+    info = await accounts.lookup_access_token(second.access_token)
+    assert info is not None and info.expires_ts == 5
+    assert await accounts.lookup_refresh_token(first.refresh_token) is None
+    rt2 = await accounts.lookup_refresh_token(second.refresh_token)
+    assert rt2 is not None and rt2.prev_token_id is None
+
+
+async def test_uia_sessions(database: Database) -> None:
+    sessions = UiaSessionStore(database)
+    await sessions.create("s1", "POST /x", ALICE, 1000)
+    await sessions.create("s2", "POST /y", None, 5000)
+    await sessions.set_completed("s1", [("m.login.password", ALICE)])
+    s1 = await sessions.get("s1")
+    assert s1 is not None
+    assert (s1.action, s1.user_id, s1.completed) == ("POST /x", ALICE, [("m.login.password", ALICE)])
+    await sessions.delete_created_before(2000)
+    assert await sessions.get("s1") is None and await sessions.get("s2") is not None

@@ -45,3 +45,11 @@ async def test_change_committed_out_of_order_waits_until_visible():
     assert await bob is True
     assert notifier.current_token.events == 2
     assert notifier.has_changes_since("@alice:hs", since)
+
+
+def test_records_only_vouch_for_tokens_since_start():
+    notifier = Notifier()
+    notifier.advance(Stream.EVENTS, 10)
+    notifier.mark_started()
+    assert notifier.knows_changes_since(StreamToken(events=10))
+    assert not notifier.knows_changes_since(StreamToken(events=9))

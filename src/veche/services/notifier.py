@@ -22,11 +22,22 @@ class Notifier:
         self._last_change: dict[str, StreamToken] = {}
         # Per stream, changes persisted above the visible position: (position, users).
         self._pending: dict[Stream, list[tuple[int, tuple[str, ...]]]] = {}
+        # What was persisted before this process started: changes up to here were never
+        # announced, so the per-user records cannot vouch for tokens older than this.
+        self._start_token = StreamToken()
 
     @property
     def current_token(self) -> StreamToken:
         """The newest position of every stream that has been announced."""
         return self._current
+
+    def mark_started(self) -> None:
+        """Call once every stream's writer has advanced it to its persisted position."""
+        self._start_token = self._current
+
+    def knows_changes_since(self, since: StreamToken) -> bool:
+        """Whether `has_changes_since` is authoritative for a request holding `since`."""
+        return not self._start_token.is_after(since)
 
     def advance(self, stream: Stream, position: int) -> None:
         """Record that `stream` reached `position` without waking anyone."""

@@ -41,6 +41,15 @@ class AliasStore:
         )
         return [row[0] for row in rows]
 
+    async def move_room_aliases(self, old_room_id: str, new_room_id: str) -> list[str]:
+        """Point every alias of `old_room_id` at `new_room_id` (a room upgrade); returns them."""
+        async with self._db.transaction() as txn:
+            rows = await txn.fetchall(
+                "SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY room_alias", old_room_id
+            )
+            await txn.execute("UPDATE room_aliases SET room_id = ? WHERE room_id = ?", new_room_id, old_room_id)
+        return [row[0] for row in rows]
+
 
 class DirectoryStore:
     def __init__(self, db: Database) -> None:
@@ -62,6 +71,33 @@ class DirectoryStore:
     async def published_rooms(self) -> list[str]:
         rows = await self._db.fetchall("SELECT room_id FROM room_directory ORDER BY published_ts, room_id")
         return [row[0] for row in rows]
+
+    async def published_room_state(self, event_types: Iterable[str]) -> dict[str, dict[str, str]]:
+        """room_id → {event type: event ID} of the `event_types` (state key "") that every
+        published room currently has, in one query however many rooms are published."""
+        rows = await self._db.fetchall(
+            "SELECT d.room_id, k.event_type, i.event_id FROM room_directory d"
+            " JOIN rooms r ON r.room_id = d.room_id"
+            " JOIN current_state c ON c.room_nid = r.room_nid"
+            " JOIN state_keys k ON k.state_key_nid = c.state_key_nid"
+            " JOIN event_ids i ON i.event_nid = c.event_nid"
+            " WHERE k.state_key = '' AND k.event_type = ANY(?)",
+            list(event_types),
+        )
+        state: dict[str, dict[str, str]] = {}
+        for room_id, event_type, event_id in rows:
+            state.setdefault(room_id, {})[event_type] = event_id
+        return state
+
+    async def published_joined_counts(self) -> dict[str, int]:
+        """room_id → number of joined members, for every published room this server knows."""
+        rows = await self._db.fetchall(
+            "SELECT d.room_id, COUNT(m.user_nid) FROM room_directory d"
+            " JOIN rooms r ON r.room_id = d.room_id"
+            " LEFT JOIN room_memberships m ON m.room_nid = r.room_nid AND m.membership = 'join'"
+            " GROUP BY d.room_id"
+        )
+        return {room_id: int(count) for room_id, count in rows}
 
 
 class ClientTransactionStore:

@@ -36,14 +36,20 @@ from veche.services.registration import RegistrationService
 from veche.services.rooms.creation import RoomCreator
 from veche.services.rooms.members import LocalMembers
 from veche.services.rooms.messaging import RoomMessaging
+from veche.services.rooms.serving import EventSerializer
 from veche.services.rooms.sending import EventSender
+from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.streams import Stream
 from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
 from veche.storage.accounts import AccountStore
+from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
+from veche.storage.redactions import RedactionStore
 from veche.storage.registration_tokens import RegistrationTokenStore
+from veche.storage.relations import RelationStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
+from veche.storage.room_history import RoomHistoryStore
 from veche.storage.stores import EventStores, create_event_stores
 from veche.storage.uia_sessions import UiaSessionStore
 
@@ -121,6 +127,19 @@ class HomeServer:
             members=self.members,
             accounts=accounts,
             notifier=self.notifier,
+        )
+        self.room_history = RoomHistoryStore(db, event_stores.rooms)
+        content_index = ContentIndex(db, event_stores.rooms, lambda: event_stores.events.current_stream_token)
+        self.redactions = RedactionStore(db, content_index)
+        self.relations = RelationStore(db, event_stores.rooms, content_index)
+        self.visibility = HistoryVisibility(event_stores, self.room_history)
+        self.serializer = EventSerializer(
+            stores=event_stores,
+            redactions=self.redactions,
+            relations=self.relations,
+            transactions=ClientTransactionStore(db),
+            visibility=self.visibility,
+            ignored_users=self.user_data.account_data.get_ignored_users,
         )
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.

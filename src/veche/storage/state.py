@@ -176,6 +176,17 @@ class StateStore:
             return None
         return await self.get_snapshot_state_ids(snapshot_nid)
 
+    async def pick_snapshot_ids(self, snapshot_nid: int, keys: Iterable[StateKey]) -> dict[StateKey, str]:
+        """Only `keys` of a snapshot, as (type, state_key) → event ID; absent keys are left out.
+
+        Costs a few cached lookups however large the state is.
+        """
+        key_nids = await self._state_keys.lookup(self._db, keys)
+        state = await self.load_snapshot(snapshot_nid)
+        picked = {key: state[nid] for key, nid in key_nids.items() if nid in state}
+        event_ids = await self._event_ids.resolve(self._db, picked.values())
+        return {key: event_ids[nid] for key, nid in picked.items()}
+
     async def get_snapshot_state_ids(
         self, snapshot_nid: int, types: Iterable[str] | None = None
     ) -> dict[StateKey, str]:

@@ -45,6 +45,7 @@ _FILE_KEYS = (
     "listeners",
     "registration",
     "allow_guest_access",
+    "user_directory_search_all_users",
     "rate_limits",
     "default_room_version",
     "log_level",
@@ -85,6 +86,7 @@ class Config:
     log_level: str
     config_path: Path | None = None
     allow_guest_access: bool = False
+    user_directory_search_all_users: bool = False
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -156,6 +158,9 @@ class _Builder:
             registration=self.setting("registration", "closed", _parse_registration),
             rate_limits=self.setting("rate_limits", True, _parse_on_off),
             allow_guest_access=self.setting("allow_guest_access", False, _parse_on_off),
+            user_directory_search_all_users=self.setting(
+                "user_directory_search_all_users", False, _parse_on_off
+            ),
             default_room_version=self.setting(
                 "default_room_version", DEFAULT_ROOM_VERSION, _parse_room_version
             ),
@@ -385,6 +390,10 @@ registration: "closed"
 
 # Whether guest accounts (POST /register?kind=guest) may be created: on or off.
 allow_guest_access: "off"
+
+# Whether the user directory search finds every local user (on) or only those sharing a
+# room with the searcher or joined to a public room (off).
+user_directory_search_all_users: "off"
 
 # Refuse requests beyond a per-user rate: on or off.
 rate_limits: "on"

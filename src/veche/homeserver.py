@@ -31,9 +31,11 @@ from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
+from veche.services.profile import DeactivationCleanup, ProfileService
 from veche.services.ratelimit import RateLimiter
 from veche.services.registration import RegistrationService
 from veche.services.rooms.creation import RoomCreator
+from veche.services.rooms.hierarchy import SpaceHierarchy
 from veche.services.rooms.members import LocalMembers
 from veche.services.rooms.messaging import RoomMessaging
 from veche.services.rooms.serving import EventSerializer
@@ -42,9 +44,11 @@ from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.streams import Stream
 from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
+from veche.services.user_directory import UserDirectory
 from veche.storage.accounts import AccountStore
 from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
+from veche.storage.profiles import ProfileStore
 from veche.storage.redactions import RedactionStore
 from veche.storage.registration_tokens import RegistrationTokenStore
 from veche.storage.relations import RelationStore
@@ -52,6 +56,7 @@ from veche.storage.room_directory import AliasStore, ClientTransactionStore, Dir
 from veche.storage.room_history import RoomHistoryStore
 from veche.storage.stores import EventStores, create_event_stores
 from veche.storage.uia_sessions import UiaSessionStore
+from veche.storage.user_directory import UserDirectoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +114,28 @@ class HomeServer:
             notifier=self.notifier,
             members=self.members,
         )
+        self.user_directory = UserDirectory(
+            UserDirectoryStore(db), search_all_users=config.user_directory_search_all_users
+        )
+        self.profiles = ProfileService(
+            server_name=config.server_name,
+            accounts=accounts,
+            store=ProfileStore(db),
+            directory=self.user_directory,
+            sender=self.sender,
+            rooms=event_stores.rooms,
+            events=event_stores.events,
+        )
+        self.registration.on_registered.append(self.profiles.set_initial_profile)
+        self.auth_service.on_account_deactivated.append(
+            DeactivationCleanup(
+                profiles=self.profiles,
+                directory=self.user_directory,
+                sender=self.sender,
+                rooms=event_stores.rooms,
+            )
+        )
+        self.space_hierarchy = SpaceHierarchy(event_stores)
         self.aliases = AliasStore(db)
         self.directory = DirectoryStore(db)
         self.room_creator = RoomCreator(
@@ -117,6 +144,7 @@ class HomeServer:
             sender=self.sender,
             aliases=self.aliases,
             directory=self.directory,
+            member_profile=self.profiles.get_profile,
         )
         self.room_service = RoomMessaging(
             sender=self.sender, stores=event_stores, transactions=ClientTransactionStore(db)

@@ -19,14 +19,17 @@ from veche.api.client import (
     capabilities,
     devices,
     filters,
+    hierarchy,
     login,
     presence,
+    profile,
     receipts,
     register,
     reporting,
     rooms,
     tags,
     typing,
+    user_directory,
     versions,
 )
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
@@ -54,6 +57,9 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         presence.routes,
         reporting.routes,
         wellknown.routes,
+        profile.routes,
+        user_directory.routes,
+        hierarchy.routes,
     ),
 }
 

@@ -1,0 +1,155 @@
+"""Spaces: which m.space.child links count, their order, who may see a room in a space
+hierarchy, and the room summary the hierarchy shows (client-server-api/modules/spaces.md,
+data/api/client-server/space_hierarchy.yaml, definitions/room_summary.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from veche.protocol.events import Event, StateKey, StateMap
+from veche.protocol.room_versions import RoomVersion
+from veche.protocol.visibility import normalize_history_visibility
+
+SPACE_ROOM_TYPE = "m.space"
+SPACE_CHILD = "m.space.child"
+MAX_ORDER_LENGTH = 50
+
+
+def room_type(state: StateMap) -> str | None:
+    create = state.get(("m.room.create", ""))
+    value = create.content.get("type") if create is not None else None
+    return value if isinstance(value, str) else None
+
+
+def is_valid_child(event: Event) -> bool:
+    """A child link counts only while its `via` is a non-empty list (m.space.child.yaml)."""
+    via = event.content.get("via")
+    return isinstance(via, list) and bool(via) and all(isinstance(s, str) for s in via)
+
+
+def is_suggested(event: Event) -> bool:
+    return event.content.get("suggested") is True
+
+
+def _valid_order(event: Event) -> str | None:
+    order = event.content.get("order")
+    if not isinstance(order, str) or not order or len(order) > MAX_ORDER_LENGTH:
+        return None
+    if any(not 0x20 <= ord(c) <= 0x7E for c in order):
+        return None
+    return order
+
+
+def order_children(children: Iterable[Event]) -> list[Event]:
+    """spaces.md "Ordering of children within a space": valid `order` keys first, by code
+    point; the rest by timestamp; ties by timestamp, then room ID (the state key)."""
+
+    def key(event: Event) -> tuple[int, str, int, str]:
+        order = _valid_order(event)
+        return (0 if order is not None else 1, order or "", event.origin_server_ts, event.state_key or "")
+
+    return sorted(children, key=key)
+
+
+def space_children(state: StateMap, *, suggested_only: bool = False) -> list[Event]:
+    """The valid m.space.child events of a room's state, in display order."""
+    children = [
+        event
+        for (event_type, _), event in state.items()
+        if event_type == SPACE_CHILD and is_valid_child(event) and (is_suggested(event) or not suggested_only)
+    ]
+    return order_children(children)
+
+
+def join_rule(state: StateMap) -> str:
+    # No join rules event admits only the invited, as the auth rules read it.
+    event = state.get(("m.room.join_rules", ""))
+    rule = event.content.get("join_rule") if event is not None else None
+    return rule if isinstance(rule, str) else "invite"
+
+
+def allowed_room_ids(state: StateMap) -> list[str]:
+    """The rooms whose members may join a restricted room (its `allow` conditions)."""
+    event = state.get(("m.room.join_rules", ""))
+    allow = event.content.get("allow") if event is not None else None
+    if not isinstance(allow, list):
+        return []
+    return [
+        entry["room_id"]
+        for entry in allow
+        if isinstance(entry, dict)
+        and entry.get("type") == "m.room_membership"
+        and isinstance(entry.get("room_id"), str)
+    ]
+
+
+def is_world_readable(state: StateMap) -> bool:
+    event = state.get(("m.room.history_visibility", ""))
+    value = event.content.get("history_visibility") if event is not None else None
+    return normalize_history_visibility(value) == "world_readable"
+
+
+def may_see_in_hierarchy(
+    room_version: RoomVersion, state: StateMap, membership: str | None, joined_rooms: Collection[str]
+) -> bool:
+    """space_hierarchy.yaml: a room is shown to a user who is joined or invited, who could
+    join it (public, or restricted with a condition they meet), when it is knockable, or
+    when it is world readable. A banned user is shown nothing of it."""
+    if membership == "ban":
+        return False
+    if membership in ("join", "invite") or is_world_readable(state):
+        return True
+    rule = join_rule(state)
+    if rule == "public":
+        return True
+    if (rule == "knock" and room_version.knock_join_rule) or (
+        rule == "knock_restricted" and room_version.knock_restricted_join_rule
+    ):
+        return True
+    if rule == "restricted" and room_version.restricted_join_rule:
+        return any(room_id in joined_rooms for room_id in allowed_room_ids(state))
+    return False
+
+
+def room_summary(
+    room_id: str, room_version: RoomVersion, state: StateMap, num_joined_members: int
+) -> dict[str, Any]:
+    """A room_summary.yaml object built from the room's current state."""
+    summary: dict[str, Any] = {
+        "room_id": room_id,
+        "num_joined_members": num_joined_members,
+        "world_readable": is_world_readable(state),
+        "guest_can_join": _content_str(state, ("m.room.guest_access", ""), "guest_access") == "can_join",
+        "join_rule": join_rule(state),
+        "room_version": room_version.identifier,
+    }
+    optional = {
+        "name": _content_str(state, ("m.room.name", ""), "name"),
+        "topic": _content_str(state, ("m.room.topic", ""), "topic"),
+        "canonical_alias": _content_str(state, ("m.room.canonical_alias", ""), "alias"),
+        "avatar_url": _content_str(state, ("m.room.avatar", ""), "url"),
+        "room_type": room_type(state),
+        "encryption": _content_str(state, ("m.room.encryption", ""), "algorithm"),
+    }
+    summary.update({key: value for key, value in optional.items() if value})
+    if summary["join_rule"] in ("restricted", "knock_restricted"):
+        summary["allowed_room_ids"] = allowed_room_ids(state)
+    return summary
+
+
+def stripped_child_state(event: Event) -> dict[str, Any]:
+    """A children_state entry: stripped state plus origin_server_ts (space_hierarchy.yaml)."""
+    return {
+        "type": event.type,
+        "state_key": event.state_key,
+        "content": event.content,
+        "sender": event.sender,
+        "origin_server_ts": event.origin_server_ts,
+    }
+
+
+def _content_str(state: Mapping[StateKey, Event], key: StateKey, field: str) -> str | None:
+    event = state.get(key)
+    value = event.content.get(field) if event is not None else None
+    return value if isinstance(value, str) else None

@@ -21,7 +21,7 @@ async def test_report_event(http, homeserver, make_user) -> None:
         assert (status, error["errcode"]) == (404, "M_NOT_FOUND")
     status, error = await call(http, "POST", path, bob, {"reason": 5})
     assert (status, error["errcode"]) == (400, "M_BAD_JSON")
-    reports = await homeserver.user_data.reports._store.list_recent()
+    reports = await homeserver.user_data.reports.recent_reports()
     assert [(r.kind, r.reporter_id, r.event_id, r.reason) for r in reports] == [
         ("event", bob.user_id, event_id, None),
         ("event", bob.user_id, event_id, "this makes me sad"),
@@ -52,5 +52,5 @@ async def test_report_user(http, homeserver, make_user) -> None:
     assert (status, error["errcode"]) == (400, "M_BAD_JSON")
     status, error = await call(http, "POST", f"/users/{q(bob.user_id)}/report", None, {"reason": "x"})
     assert (status, error["errcode"]) == (401, "M_MISSING_TOKEN")
-    reports = await homeserver.user_data.reports._store.list_recent()
+    reports = await homeserver.user_data.reports.recent_reports()
     assert [(r.kind, r.target_user_id, r.reason) for r in reports] == [("user", bob.user_id, "spam")]

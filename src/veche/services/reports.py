@@ -6,7 +6,7 @@ from veche.errors import not_found
 from veche.services.rooms.members import LocalMembers
 from veche.storage.accounts import AccountStore
 from veche.storage.events import EventStore
-from veche.storage.reports import ReportStore
+from veche.storage.reports import Report, ReportStore
 from veche.storage.rooms import RoomStore
 
 
@@ -46,3 +46,7 @@ class ReportService:
         if not await self._accounts.user_id_exists(user_id) and not await self._rooms.get_rooms_for_user(user_id):
             raise not_found("The user was not found")
         await self._store.add("user", reporter_id, target_user_id=user_id, reason=reason)
+
+    async def recent_reports(self, limit: int = 100) -> list[Report]:
+        """The newest reports first, for administrators."""
+        return await self._store.list_recent(limit)

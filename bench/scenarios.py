@@ -1,8 +1,9 @@
 """The benchmark scenarios, one function each, run in order against one fresh server.
 
-Each scenario has an unmeasured `prepare` step (building rooms, users, history)
-and a measured step returning its figures. Later scenarios reuse what earlier
-ones built (the registered users, the 5,000-message room) through `Context`.
+Each scenario builds what it needs (users, rooms, history) untimed, then times
+its measured part inside `Context.measured()`, which also takes the servers'
+CPU seconds. Later scenarios reuse what earlier ones built (the registered
+users, the 5,000-message room) through `Context`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 Engine = Literal["sqlite", "postgres"]
@@ -52,7 +53,7 @@ class Database(abc.ABC):
     engine: Engine
 
     @abc.abstractmethod
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """`async with db.transaction() as txn:` commits on normal exit, rolls back on error."""
 
     @abc.abstractmethod

@@ -34,12 +34,16 @@ from veche.services.passwords import PasswordHasher
 from veche.services.profile import DeactivationCleanup, ProfileService
 from veche.services.ratelimit import RateLimiter
 from veche.services.registration import RegistrationService
+from veche.services.rooms.aliases import RoomAliases
 from veche.services.rooms.creation import RoomCreator
+from veche.services.rooms.directory import PublicRoomDirectory
 from veche.services.rooms.hierarchy import SpaceHierarchy
 from veche.services.rooms.members import LocalMembers
+from veche.services.rooms.membership import RoomMembership
 from veche.services.rooms.messaging import RoomMessaging
 from veche.services.rooms.serving import EventSerializer
 from veche.services.rooms.sending import EventSender
+from veche.services.rooms.upgrade import RoomUpgrader
 from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.streams import Stream
 from veche.services.uia import UserInteractiveAuth
@@ -48,6 +52,7 @@ from veche.services.user_directory import UserDirectory
 from veche.storage.accounts import AccountStore
 from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
+from veche.storage.forgotten_rooms import ForgottenRoomStore
 from veche.storage.profiles import ProfileStore
 from veche.storage.redactions import RedactionStore
 from veche.storage.registration_tokens import RegistrationTokenStore
@@ -146,8 +151,39 @@ class HomeServer:
             directory=self.directory,
             member_profile=self.profiles.get_profile,
         )
+        self.room_aliases = RoomAliases(
+            server_name=config.server_name,
+            sender=self.sender,
+            stores=event_stores,
+            aliases=self.aliases,
+            accounts=accounts,
+        )
+        self.membership = RoomMembership(
+            server_name=config.server_name,
+            sender=self.sender,
+            stores=event_stores,
+            aliases=self.room_aliases,
+            forgotten=ForgottenRoomStore(db),
+            member_profile=self.profiles.get_profile,
+        )
+        self.public_rooms = PublicRoomDirectory(
+            server_name=config.server_name, directory=self.directory, stores=event_stores, accounts=accounts
+        )
+        self.room_upgrader = RoomUpgrader(
+            sender=self.sender,
+            stores=event_stores,
+            aliases=self.aliases,
+            directory=self.directory,
+            member_profile=self.profiles.get_profile,
+        )
         self.room_service = RoomMessaging(
-            sender=self.sender, stores=event_stores, transactions=ClientTransactionStore(db)
+            sender=self.sender,
+            stores=event_stores,
+            transactions=ClientTransactionStore(db),
+            state_handlers={
+                "m.room.member": self.membership.send_member_state,
+                "m.room.canonical_alias": self.room_aliases.send_canonical_alias,
+            },
         )
         self.user_data = UserDataServices(
             user_data_stores,

@@ -16,11 +16,14 @@ from veche.api import wellknown
 from veche.api.client import (
     account,
     account_data,
+    aliases,
     capabilities,
     devices,
+    directory,
     filters,
     hierarchy,
     login,
+    membership,
     presence,
     profile,
     receipts,
@@ -29,6 +32,7 @@ from veche.api.client import (
     rooms,
     tags,
     typing,
+    upgrade,
     user_directory,
     versions,
 )
@@ -60,6 +64,10 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         profile.routes,
         user_directory.routes,
         hierarchy.routes,
+        membership.routes,
+        aliases.routes,
+        directory.routes,
+        upgrade.routes,
     ),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from veche.services.keyed_lock import KeyedLock
@@ -11,11 +12,25 @@ from veche.storage.room_directory import ClientTransactionStore
 from veche.storage.stores import EventStores
 
 
+# Sends one kind of state event with that kind's own rules: (user_id, room_id, draft) → event ID.
+StateHandler = Callable[[str, str, EventDraft], Awaitable[str]]
+
+
 class RoomMessaging:
-    def __init__(self, *, sender: EventSender, stores: EventStores, transactions: ClientTransactionStore) -> None:
+    def __init__(
+        self,
+        *,
+        sender: EventSender,
+        stores: EventStores,
+        transactions: ClientTransactionStore,
+        state_handlers: Mapping[str, StateHandler] | None = None,
+    ) -> None:
         self._sender = sender
         self._stores = stores
         self._transactions = transactions
+        # Event types (m.room.member, m.room.canonical_alias) whose PUT /state must follow
+        # the rules of their own endpoints rather than the auth rules alone.
+        self._state_handlers = dict(state_handlers or {})
         self._transaction_locks = KeyedLock()
 
     async def send_with_transaction(
@@ -32,6 +47,9 @@ class RoomMessaging:
         return event.event_id
 
     async def send_state(self, user_id: str, room_id: str, draft: EventDraft) -> str:
+        handler = self._state_handlers.get(draft.type)
+        if handler is not None:
+            return await handler(user_id, room_id, draft)
         event = await self._sender.send(room_id, user_id, draft)
         return event.event_id
 

@@ -49,7 +49,13 @@ async def test_fresh_apply_and_reopen_is_idempotent(database_target: str) -> Non
 async def test_macros_are_substituted(database_target: str, tmp_path: Path) -> None:
     migrations = _write(
         tmp_path / "m",
-        {"0001_one.sql": "CREATE TABLE a (id {{ID_PK}}, data {{BYTES}});"},
+        {
+            "0001_one.sql": (
+                "CREATE TABLE a (id {{ID_PK}}, data {{BYTES}});\n"
+                "CREATE TABLE b (id {{INT64_PK}});\n"
+                "CREATE TABLE c (x BIGINT, y BIGINT, PRIMARY KEY (x, y)) {{WITHOUT_ROWID}};\n"
+            )
+        },
     )
     db = await connect(database_target)
     try:
@@ -58,6 +64,9 @@ async def test_macros_are_substituted(database_target: str, tmp_path: Path) -> N
             first = await txn.fetchval("INSERT INTO a (data) VALUES (?) RETURNING id", b"x")
             second = await txn.fetchval("INSERT INTO a (data) VALUES (?) RETURNING id", b"y")
         assert second > first
+        await db.execute("INSERT INTO b (id) VALUES (?)", 2**40)
+        await db.execute("INSERT INTO c (x, y) VALUES (?, ?)", 1, 2)
+        assert await db.fetchval("SELECT id FROM b") == 2**40
     finally:
         await db.close()
 

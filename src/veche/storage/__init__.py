@@ -23,8 +23,9 @@ Interface (both engines; rows are plain tuples)
 
 Migrations
     `storage/migrations/NNNN_name.sql`, each applied in one transaction with its
-    `schema_migrations` row; macros `{{ID_PK}}` and `{{BYTES}}` cover the dialect
-    differences (see veche.storage.migrate). A database newer than the code is refused.
+    `schema_migrations` row; macros (`{{ID_PK}}`, `{{INT64_PK}}`, `{{BYTES}}`,
+    `{{WITHOUT_ROWID}}`) cover the dialect differences (see veche.storage.migrate). A
+    database newer than the code is refused.
 
 Event schema (migrations/0001_events.sql)
     Identifiers are interned to integers ("nids"): `event_ids` (every event ID seen,

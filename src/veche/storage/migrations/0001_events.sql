@@ -32,7 +32,7 @@ CREATE TABLE state_keys (
 );
 
 CREATE TABLE events (
-    event_nid BIGINT PRIMARY KEY REFERENCES event_ids (event_nid),
+    event_nid {{INT64_PK}} REFERENCES event_ids (event_nid),
     room_nid BIGINT NOT NULL REFERENCES rooms (room_nid),
     -- Server-wide order of persistence; NULL for outliers, which are not part of the
     -- timeline clients see.
@@ -54,7 +54,7 @@ CREATE INDEX events_room_topological ON events (room_nid, depth, stream_ordering
 
 -- The event exactly as received or created, as UTF-8 JSON bytes, written once.
 CREATE TABLE event_json (
-    event_nid BIGINT PRIMARY KEY REFERENCES events (event_nid),
+    event_nid {{INT64_PK}} REFERENCES events (event_nid),
     json {{BYTES}} NOT NULL
 );
 
@@ -62,20 +62,20 @@ CREATE TABLE event_edges (
     event_nid BIGINT NOT NULL REFERENCES events (event_nid),
     prev_event_nid BIGINT NOT NULL REFERENCES event_ids (event_nid),
     PRIMARY KEY (event_nid, prev_event_nid)
-);
+) {{WITHOUT_ROWID}};
 CREATE INDEX event_edges_prev ON event_edges (prev_event_nid);
 
 CREATE TABLE event_auth (
     event_nid BIGINT NOT NULL REFERENCES events (event_nid),
     auth_event_nid BIGINT NOT NULL REFERENCES event_ids (event_nid),
     PRIMARY KEY (event_nid, auth_event_nid)
-);
+) {{WITHOUT_ROWID}};
 
 CREATE TABLE forward_extremities (
     room_nid BIGINT NOT NULL REFERENCES rooms (room_nid),
     event_nid BIGINT NOT NULL REFERENCES events (event_nid),
     PRIMARY KEY (room_nid, event_nid)
-);
+) {{WITHOUT_ROWID}};
 
 -- Immutable room states, named by a hash of their sorted (state_key_nid, event_nid) pairs,
 -- so one state is stored once. Each is a delta against parent_nid (NULL: a full copy);
@@ -94,7 +94,7 @@ CREATE TABLE state_snapshots (
 -- The state after each non-outlier event. Events that change no state share their
 -- predecessor's snapshot.
 CREATE TABLE event_state (
-    event_nid BIGINT PRIMARY KEY REFERENCES events (event_nid),
+    event_nid {{INT64_PK}} REFERENCES events (event_nid),
     snapshot_nid BIGINT NOT NULL REFERENCES state_snapshots (snapshot_nid)
 );
 
@@ -103,7 +103,7 @@ CREATE TABLE current_state (
     state_key_nid BIGINT NOT NULL REFERENCES state_keys (state_key_nid),
     event_nid BIGINT NOT NULL REFERENCES events (event_nid),
     PRIMARY KEY (room_nid, state_key_nid)
-);
+) {{WITHOUT_ROWID}};
 
 -- Current membership per (room, user), derived from current_state's m.room.member events.
 CREATE TABLE room_memberships (
@@ -114,6 +114,6 @@ CREATE TABLE room_memberships (
     -- Stream position at which this membership became current.
     stream_ordering BIGINT NOT NULL,
     PRIMARY KEY (room_nid, user_nid)
-);
+) {{WITHOUT_ROWID}};
 CREATE INDEX room_memberships_user ON room_memberships (user_nid, membership, room_nid);
 CREATE INDEX room_memberships_room ON room_memberships (room_nid, membership, user_nid);

@@ -41,6 +41,8 @@ from veche.services.rooms.hierarchy import SpaceHierarchy
 from veche.services.rooms.members import LocalMembers
 from veche.services.rooms.membership import RoomMembership
 from veche.services.rooms.messaging import RoomMessaging
+from veche.services.rooms.reading import RoomReader
+from veche.services.rooms.relations import RelationsReader
 from veche.services.rooms.serving import EventSerializer
 from veche.services.rooms.sending import EventSender
 from veche.services.rooms.upgrade import RoomUpgrader
@@ -204,6 +206,16 @@ class HomeServer:
             transactions=ClientTransactionStore(db),
             visibility=self.visibility,
             ignored_users=self.user_data.account_data.get_ignored_users,
+        )
+        self.room_reader = RoomReader(
+            stores=event_stores,
+            history=self.room_history,
+            visibility=self.visibility,
+            serializer=self.serializer,
+            ignored_users=self.user_data.account_data.get_ignored_users,
+        )
+        self.relations_reader = RelationsReader(
+            events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer
         )
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.

@@ -316,3 +316,25 @@ async def test_failed_persist_leaves_no_trace(stores: EventStores, database: Dat
     assert persisted.stream_ordering == before_token + 2
     recent = await stores.events.get_recent_room_events(b.room_id, before_token, stores.stream.current_token, 5)
     assert [e.event_id for e in recent.events] == [msg.event_id]
+
+
+async def test_cached_current_state_follows_changes(stores: EventStores, database: Database) -> None:
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    topic = b.make("m.room.topic", {"topic": "t"}, state_key="")
+    await send(stores, b, topic)
+    assert await stores.state.get_current_state_ids(b.room_id) == b.state  # now cached
+    carol = b.make("m.room.member", {"membership": "join"}, sender="@carol:test", state_key="@carol:test")
+    await send(stores, b, carol)
+    assert await stores.state.get_current_state_ids(b.room_id) == b.state
+    # A resolved state that drops keys (here the topic and carol) removes them everywhere.
+    resolved = {k: v for k, v in b.state.items() if k not in {("m.room.topic", ""), ("m.room.member", "@carol:test")}}
+    msg = b.make("m.room.message", {"body": "after resolution"})
+    await stores.events.persist_event(msg, state_before=resolved, advance_current_state=True)
+    assert await stores.state.get_current_state_ids(b.room_id) == resolved
+    assert await stores.state.get_current_state_ids(b.room_id, ["m.room.topic", "m.room.create"]) == {
+        ("m.room.create", ""): resolved[("m.room.create", "")]
+    }
+    assert await stores.rooms.get_joined_members(b.room_id) == ["@alice:test"]
+    cold = await create_event_stores(database)
+    assert await cold.state.get_current_state_ids(b.room_id) == resolved

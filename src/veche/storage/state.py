@@ -69,7 +69,8 @@ class StateStore:
         self._event_snapshot: LruCache[str, int] = LruCache(event_snapshot_cache_size)
         # room_nid → current state; a generation per room stops a read that raced a write
         # from caching what it read.
-        self._current: LruCache[int, dict[StateKey, str]] = LruCache(current_state_cache_size)
+        # Grouped by event type, so asking for a few types of a big room costs only those.
+        self._current: LruCache[int, dict[str, dict[str, str]]] = LruCache(current_state_cache_size)
         self._current_generation: dict[int, int] = {}
 
     # Snapshots
@@ -249,8 +250,24 @@ class StateStore:
                 "DELETE FROM current_state WHERE room_nid = ? AND state_key_nid = ANY(?)", room_nid, removals
             )
         await txn.execute("UPDATE rooms SET current_snapshot_nid = ? WHERE room_nid = ?", snapshot_nid, room_nid)
-        after.add(lambda: self.invalidate_current_state(room_nid))
+        # Patch the cached state rather than reload all of a big room after each change.
+        keys = await self._state_keys.resolve(txn, changes)
+        event_ids = await self._event_ids.resolve(txn, (v for v in changes.values() if v is not None))
+        resolved = {keys[k]: (event_ids[v] if v is not None else None) for k, v in changes.items()}
+        after.add(lambda: self._apply_current_changes(room_nid, resolved))
         return changes
+
+    def _apply_current_changes(self, room_nid: int, changes: Mapping[StateKey, str | None]) -> None:
+        current = self._current.get(room_nid)
+        self.invalidate_current_state(room_nid)
+        if current is None:
+            return
+        for (event_type, state_key), event_id in changes.items():
+            if event_id is None:
+                current.get(event_type, {}).pop(state_key, None)
+            else:
+                current.setdefault(event_type, {})[state_key] = event_id
+        self._current.set(room_nid, current)
 
     def invalidate_current_state(self, room_nid: int) -> None:
         """Forget the cached current state of a room (after it changed, here or elsewhere)."""
@@ -274,10 +291,14 @@ class StateStore:
                 " WHERE c.room_nid = ?",
                 room_nid,
             )
-            current = {(t, s): event_id for t, s, event_id in rows}
+            current = {}
+            for event_type, state_key, event_id in rows:
+                current.setdefault(event_type, {})[state_key] = event_id
             if self._current_generation.get(room_nid, 0) == generation:
                 self._current.set(room_nid, current)
-        if types is None:
-            return dict(current)
-        wanted = set(types)
-        return {key: event_id for key, event_id in current.items() if key[0] in wanted}
+        wanted = current if types is None else set(types)
+        return {
+            (event_type, state_key): event_id
+            for event_type in wanted
+            for state_key, event_id in current.get(event_type, {}).items()
+        }

@@ -167,6 +167,7 @@ class HomeServer:
             aliases=self.room_aliases,
             forgotten=ForgottenRoomStore(db),
             member_profile=self.profiles.get_profile,
+            ratelimiter=self.ratelimiter,
         )
         self.public_rooms = PublicRoomDirectory(
             server_name=config.server_name, directory=self.directory, stores=event_stores, accounts=accounts

@@ -231,3 +231,30 @@ async def test_remote_invites_wait_for_federation(http, make_user):
 
 async def test_requires_auth(http):
     await call(http, "GET", "/joined_rooms", status=401, errcode="M_MISSING_TOKEN")
+
+
+class TestGuests:
+    @pytest.fixture
+    def server_settings(self) -> dict[str, str]:
+        return {"VECHE_ALLOW_GUEST_ACCESS": "on"}
+
+    async def test_guests_join_only_where_guest_access_allows(self, http, homeserver, make_user):
+        alice = await make_user("alice")
+        async with http.post(f"{V3}/register?kind=guest", json={}) as response:
+            guest = await response.json()
+        headers = {"Authorization": f"Bearer {guest['access_token']}"}
+        closed = await create_room(http, alice, preset="public_chat")
+        open_room = await create_room(
+            http, alice, preset="public_chat",
+            initial_state=[{"type": "m.room.guest_access", "content": {"guest_access": "can_join"}}],
+        )
+        async with http.post(f"{V3}/rooms/{closed}/join", json={}, headers=headers) as response:
+            assert response.status == 403
+            assert (await response.json())["errcode"] == "M_GUEST_ACCESS_FORBIDDEN"
+        async with http.post(f"{V3}/rooms/{open_room}/join", json={}, headers=headers) as response:
+            assert response.status == 200
+        async with http.post(f"{V3}/rooms/{open_room}/leave", json={}, headers=headers) as response:
+            assert response.status == 200
+        # Only the guest-access endpoints are open to guests (modules/guest_access.md).
+        async with http.post(f"{V3}/join/{open_room}", json={}, headers=headers) as response:
+            assert response.status == 403

@@ -17,6 +17,7 @@ from veche.errors import MatrixError, bad_json, forbidden, invalid_param, not_fo
 from veche.protocol.events import Event, StateKey
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
 from veche.protocol.power_levels import get_named_level, get_user_power_level
+from veche.services.ratelimit import RateLimit, RateLimiter, RateLimits
 from veche.services.rooms.aliases import RoomAliases
 from veche.services.rooms.creation import ProfileLookup
 from veche.services.rooms.sending import EventDraft, EventSender
@@ -58,6 +59,7 @@ class RoomMembership:
         forgotten: ForgottenRoomStore,
         member_profile: ProfileLookup | None = None,
         remote: RemoteMembership | None = None,
+        ratelimiter: RateLimiter | None = None,
     ) -> None:
         self._server_name = server_name
         self._sender = sender
@@ -66,6 +68,7 @@ class RoomMembership:
         self._forgotten = forgotten
         self._member_profile = member_profile
         self._remote = remote
+        self._ratelimiter = ratelimiter
 
     # The endpoints
 
@@ -90,6 +93,7 @@ class RoomMembership:
             content["reason"] = reason
         if not await self._participating(room_id):
             return await self._remote_join(user_id, room_id, servers, content)
+        self._rate_limit(RateLimits.JOIN_LOCAL, user_id)
         if is_guest:
             await self._require_guest_access(room_id)
         await self.update_membership(user_id, room_id, user_id, content)
@@ -105,11 +109,14 @@ class RoomMembership:
         if not await self._participating(room_id):
             if self._remote is None:
                 raise _no_known_servers(room_id)
+            self._rate_limit(RateLimits.JOIN_REMOTE, user_id)
             return await self._remote.knock(user_id, room_id, servers, content)
+        self._rate_limit(RateLimits.JOIN_LOCAL, user_id)
         await self.update_membership(user_id, room_id, user_id, content)
         return room_id
 
     async def invite(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:
+        self._rate_limit(RateLimits.INVITE, sender)
         content: dict[str, Any] = {"membership": "invite"}
         if self._is_local(target):
             content.update(await self._profile(target))
@@ -212,6 +219,7 @@ class RoomMembership:
         # The seam federation fills: a join through one of `servers` (make_join/send_join).
         if self._remote is None:
             raise _no_known_servers(room_id)
+        self._rate_limit(RateLimits.JOIN_REMOTE, user_id)
         return await self._remote.join(user_id, room_id, servers, content)
 
     async def _remote_invite(self, sender: str, room_id: str, target: str, content: dict[str, Any]) -> Event:
@@ -283,6 +291,10 @@ class RoomMembership:
             return {}
         profile = await self._member_profile(user_id)
         return {k: profile[k] for k in PROFILE_FIELDS if profile.get(k) is not None}
+
+    def _rate_limit(self, limit: RateLimit, user_id: str) -> None:
+        if self._ratelimiter is not None:
+            self._ratelimiter.check(limit, user_id)
 
     def _is_local(self, user_id: str) -> bool:
         return user_id.endswith(":" + self._server_name) and user_id.index(":") == len(user_id) - len(

@@ -139,3 +139,15 @@ async def test_ignored_senders_are_left_out_of_aggregations(http, homeserver, ma
         assert response.status == 200, await response.text()
     served = (await served_by_id(homeserver, room_id, alice))[root]
     assert "m.relations" not in served["unsigned"]
+
+
+async def test_prev_content_of_a_redacted_state_event_is_pruned(http, homeserver, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    topic = await put_state(http, alice, room_id, "m.room.topic", {"topic": "secret plans"})
+    await redact(http, alice, room_id, topic)
+    second = await put_state(http, alice, room_id, "m.room.topic", {"topic": "nothing to see"})
+    served = await served_by_id(homeserver, room_id, alice)
+    assert served[topic]["content"] == {}
+    assert served[second]["unsigned"]["prev_content"] == {}
+    assert served[second]["unsigned"]["replaces_state"] == topic

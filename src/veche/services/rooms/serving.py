@@ -192,13 +192,16 @@ class EventSerializer:
             if event.state_tuple in picked:
                 replaced_ids[event.event_id] = picked[event.state_tuple]
         replaced = await self._events.get_events(replaced_ids.values())
+        # What a redaction removed must not come back through prev_content.
+        redacted = await self.applied_redactions(list(replaced.values()))
         for event_id, replaced_id in replaced_ids.items():
             previous = replaced.get(replaced_id)
             if previous is None:
                 continue
-            unsigned[event_id].update(
-                replaces_state=replaced_id, prev_content=previous.content, prev_sender=previous.sender
-            )
+            content = previous.content
+            if replaced_id in redacted:
+                content = redact(previous.pdu, previous.room_version)["content"]
+            unsigned[event_id].update(replaces_state=replaced_id, prev_content=content, prev_sender=previous.sender)
 
     async def _aggregations(
         self,
@@ -221,7 +224,9 @@ class EventSerializer:
         broken = await self.applied_redactions(list(children.values()))
         by_parent: dict[str, dict[str, list[Relation]]] = defaultdict(lambda: defaultdict(list))
         for relation in relations:
-            if relation.event_id in children and relation.event_id not in broken:
+            child = children.get(relation.event_id)
+            # Relations only hold within a room (_index.md "Relationship types").
+            if child is not None and relation.event_id not in broken and child.room_id == parents[relation.parent_id].room_id:
                 by_parent[relation.parent_id][relation.rel_type].append(relation)
 
         bundles: dict[str, dict[str, Any]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,9 @@ from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
 from veche.services.streams import Stream
 from veche.storage.stores import EventStores
+
+EventHook = Callable[[Event, int], Awaitable[None]]
+"""Called with a newly persisted timeline event and its stream position."""
 
 # A new event cites at most this many forward extremities (as Synapse does), so a room
 # with many concurrent branches converges over a few events instead of one huge one.
@@ -64,6 +67,9 @@ class EventSender:
         self._members = members
         self._clock = clock
         self._room_locks = KeyedLock()
+        # Work that must see each new event before the syncs it wakes read it (push
+        # rule evaluation, indexes …). Hooks run in registration order.
+        self.after_persist: list[EventHook] = []
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -174,6 +180,8 @@ class EventSender:
     async def _announce(self, event: Event, stream_ordering: int | None) -> None:
         if stream_ordering is None:
             return
+        for hook in self.after_persist:
+            await hook(event, stream_ordering)
         if event.type == "m.room.member":
             self._members.invalidate(event.room_id)
         users = set(await self._members.joined(event.room_id))

@@ -37,6 +37,11 @@ class Transaction(abc.ABC):
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         """Run a query and return all its rows."""
 
+    async def execute_all(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Run (sql, args) statements in order; engines may do it in one round trip."""
+        for sql, args in statements:
+            await self.execute(sql, *args)
+
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetchall(sql, *args)
         return rows[0] if rows else None

@@ -157,13 +157,17 @@ class EventStore:
         room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
         prev_ids = event.prev_event_ids
         auth_ids = event.auth_event_ids
-        nids = await self._event_ids.intern(txn, {event.event_id, *prev_ids, *auth_ids}, after)
-        event_nid = nids[event.event_id]
+        event_nid, new_id = await self._event_ids.intern_one(txn, event.event_id, after)
+        nids = await self._event_ids.intern(txn, {*prev_ids, *auth_ids}, after)
+        nids[event.event_id] = event_nid
         state_key_nid = None
         if event.is_state:
             state_key_nid = (await self._state_keys.intern(txn, [event.state_tuple], after))[event.state_tuple]
 
-        existing = await txn.fetchone(
+        # Writes that need no answer are gathered and sent together.
+        writes: list[tuple[str, tuple[object, ...]]] = []
+        # A just-created nid cannot belong to a stored event nor be anyone's prev event.
+        existing = None if new_id else await txn.fetchone(
             "SELECT stream_ordering, outlier FROM events WHERE event_nid = ?", event_nid
         )
         if existing is not None:
@@ -171,22 +175,20 @@ class EventStore:
             if not was_outlier or stream_ordering is None:
                 snapshot = await txn.fetchval("SELECT snapshot_nid FROM event_state WHERE event_nid = ?", event_nid)
                 return PersistedEvent(event.event_id, existing_stream, snapshot)
-            await txn.execute(
+            writes.append((
                 "UPDATE events SET stream_ordering = ?, outlier = FALSE, soft_failed = ? WHERE event_nid = ?",
-                stream_ordering,
-                soft_failed,
-                event_nid,
-            )
+                (stream_ordering, soft_failed, event_nid),
+            ))
         else:
-            await self._insert_event(
-                txn, event, event_nid, room_nid, state_key_nid, stream_ordering, soft_failed, nids, after
-            )
+            sender_nid = (await self._users.intern(txn, [event.sender], after))[event.sender]
+            writes += self._event_rows(event, event_nid, room_nid, sender_nid, state_key_nid, stream_ordering, soft_failed, nids)
         if stream_ordering is None:
+            await txn.execute_all(writes)
             return PersistedEvent(event.event_id, None, None)
 
         accepted = event.rejected_reason is None
         if accepted and not soft_failed:
-            await self._update_forward_extremities(txn, room_nid, event_nid, [nids[p] for p in prev_ids])
+            writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, [nids[p] for p in prev_ids])
 
         assert state_before is not None
         before_nid, before_state = await self._resolve_state_before(txn, room_nid, event, state_before, after)
@@ -198,78 +200,86 @@ class EventStore:
             snapshot_nid = await self._state.store_snapshot(txn, room_nid, state_after, before_nid, after)
         else:
             state_after, snapshot_nid = before_state, before_nid
-        await txn.execute(
-            "INSERT INTO event_state (event_nid, snapshot_nid) VALUES (?, ?)", event_nid, snapshot_nid
-        )
+        writes.append(("INSERT INTO event_state (event_nid, snapshot_nid) VALUES (?, ?)", (event_nid, snapshot_nid)))
+        await txn.execute_all(writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
 
         if advance_current_state:
             changed = await self._state.advance_current_state(
-                txn, room_nid, snapshot_nid, state_after, after, known_base=(before_nid, changes)
+                txn,
+                room_nid,
+                snapshot_nid,
+                state_after,
+                after,
+                known_base=(before_nid, changes),
+                known_keys={state_key_nid: event.state_tuple} if state_key_nid is not None else None,
+                known_event_ids={event_nid: event.event_id},
             )
             await self._update_memberships(txn, room_nid, changed, event, event_nid, stream_ordering, after)
         return PersistedEvent(event.event_id, stream_ordering, snapshot_nid)
 
-    async def _insert_event(
-        self,
-        txn: Transaction,
+    @staticmethod
+    def _event_rows(
         event: Event,
         event_nid: int,
         room_nid: int,
+        sender_nid: int,
         state_key_nid: int | None,
         stream_ordering: int | None,
         soft_failed: bool,
         nids: Mapping[str, int],
-        after: AfterCommit,
-    ) -> None:
-        sender_nid = (await self._users.intern(txn, [event.sender], after))[event.sender]
-        await txn.execute(
-            "INSERT INTO events (event_nid, room_nid, stream_ordering, depth, origin_server_ts,"
-            " sender_nid, event_type, state_key_nid, rejected_reason, soft_failed, outlier)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            event_nid,
-            room_nid,
-            stream_ordering,
-            event.depth,
-            event.origin_server_ts,
-            sender_nid,
-            event.type,
-            state_key_nid,
-            event.rejected_reason,
-            soft_failed,
-            stream_ordering is None,
-        )
-        await txn.execute(
-            "INSERT INTO event_json (event_nid, json) VALUES (?, ?)", event_nid, orjson.dumps(event.pdu)
-        )
-        await txn.executemany(
-            "INSERT INTO event_edges (event_nid, prev_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(event_nid, nids[p]) for p in event.prev_event_ids],
-        )
-        await txn.executemany(
-            "INSERT INTO event_auth (event_nid, auth_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(event_nid, nids[a]) for a in event.auth_event_ids],
-        )
+    ) -> list[tuple[str, tuple[object, ...]]]:
+        writes: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "INSERT INTO events (event_nid, room_nid, stream_ordering, depth, origin_server_ts,"
+                " sender_nid, event_type, state_key_nid, rejected_reason, soft_failed, outlier)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event_nid,
+                    room_nid,
+                    stream_ordering,
+                    event.depth,
+                    event.origin_server_ts,
+                    sender_nid,
+                    event.type,
+                    state_key_nid,
+                    event.rejected_reason,
+                    soft_failed,
+                    stream_ordering is None,
+                ),
+            ),
+            ("INSERT INTO event_json (event_nid, json) VALUES (?, ?)", (event_nid, orjson.dumps(event.pdu))),
+        ]
+        writes += [
+            ("INSERT INTO event_edges (event_nid, prev_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING", (event_nid, n))
+            for n in {nids[p] for p in event.prev_event_ids}
+        ]
+        writes += [
+            ("INSERT INTO event_auth (event_nid, auth_event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING", (event_nid, n))
+            for n in {nids[a] for a in event.auth_event_ids}
+        ]
+        return writes
 
-    async def _update_forward_extremities(
-        self, txn: Transaction, room_nid: int, event_nid: int, prev_nids: list[int]
-    ) -> None:
+    async def _forward_extremity_writes(
+        self, txn: Transaction, room_nid: int, event_nid: int, new_id: bool, prev_nids: list[int]
+    ) -> list[tuple[str, tuple[object, ...]]]:
+        writes: list[tuple[str, tuple[object, ...]]] = []
         if prev_nids:
-            await txn.execute(
-                "DELETE FROM forward_extremities WHERE room_nid = ? AND event_nid = ANY(?)", room_nid, prev_nids
+            writes.append(
+                ("DELETE FROM forward_extremities WHERE room_nid = ? AND event_nid = ANY(?)", (room_nid, prev_nids))
             )
         # An event that arrives after one of its children is not an extremity.
-        has_child = await txn.fetchval(
+        if not new_id and await txn.fetchval(
             "SELECT 1 FROM event_edges x JOIN events e ON e.event_nid = x.event_nid"
             " WHERE x.prev_event_nid = ? AND NOT e.outlier LIMIT 1",
             event_nid,
-        )
-        if not has_child:
-            await txn.execute(
-                "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                room_nid,
-                event_nid,
-            )
+        ):
+            return writes
+        writes.append((
+            "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (room_nid, event_nid),
+        ))
+        return writes
 
     async def _resolve_state_before(
         self, txn: Transaction, room_nid: int, event: Event, state_before: StateBefore, after: AfterCommit
@@ -290,46 +300,42 @@ class EventStore:
         self,
         txn: Transaction,
         room_nid: int,
-        changed: Mapping[int, int | None],
+        changed: Mapping[StateKey, int | None],
         event: Event,
         event_nid: int,
         stream_ordering: int,
         after: AfterCommit,
     ) -> None:
-        if not changed:
+        member_changes = {key[1]: nid for key, nid in changed.items() if key[0] == "m.room.member"}
+        if not member_changes:
             return
-        keys = await self._state_keys.resolve(txn, changed)
-        member_keys = {nid: key[1] for nid, key in keys.items() if key[0] == "m.room.member"}
-        if not member_keys:
-            return
-        user_nids = await self._users.intern(txn, set(member_keys.values()), after)
-        other_nids = [changed[nid] for nid in member_keys if changed[nid] not in (None, event_nid)]
-        memberships: dict[int, str | None] = {event_nid: event.membership}
+        user_nids = await self._users.intern(txn, list(member_changes), after)
+        other_nids = [nid for nid in member_changes.values() if nid not in (None, event_nid)]
+        memberships: dict[int, object] = {event_nid: event.membership}
         if other_nids:
             rows = await txn.fetchall("SELECT event_nid, json FROM event_json WHERE event_nid = ANY(?)", other_nids)
             for nid, raw in rows:
                 content = orjson.loads(bytes(raw)).get("content") or {}
                 memberships[nid] = content.get("membership")
-        upserts = []
+        writes: list[tuple[str, tuple[object, ...]]] = []
         removals = []
-        for key_nid, user_id in member_keys.items():
-            new_event = changed[key_nid]
+        for user_id, new_event in member_changes.items():
             membership = memberships.get(new_event) if new_event is not None else None
             if isinstance(membership, str):
-                upserts.append((room_nid, user_nids[user_id], membership, new_event, stream_ordering))
+                writes.append((
+                    "INSERT INTO room_memberships (room_nid, user_nid, membership, event_nid, stream_ordering)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_nid, user_nid) DO UPDATE SET"
+                    " membership = excluded.membership, event_nid = excluded.event_nid,"
+                    " stream_ordering = excluded.stream_ordering",
+                    (room_nid, user_nids[user_id], membership, new_event, stream_ordering),
+                ))
             else:
                 removals.append(user_nids[user_id])
-        await txn.executemany(
-            "INSERT INTO room_memberships (room_nid, user_nid, membership, event_nid, stream_ordering)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_nid, user_nid) DO UPDATE SET"
-            " membership = excluded.membership, event_nid = excluded.event_nid,"
-            " stream_ordering = excluded.stream_ordering",
-            upserts,
-        )
         if removals:
-            await txn.execute(
-                "DELETE FROM room_memberships WHERE room_nid = ? AND user_nid = ANY(?)", room_nid, removals
+            writes.append(
+                ("DELETE FROM room_memberships WHERE room_nid = ? AND user_nid = ANY(?)", (room_nid, removals))
             )
+        await txn.execute_all(writes)
 
     # Reading
 

@@ -15,6 +15,7 @@ from veche.storage.cache import LruCache
 from veche.storage.database import Database, Transaction
 
 K = TypeVar("K", bound=Hashable)
+_FEW = 4
 Reader = Database | Transaction
 
 
@@ -52,6 +53,10 @@ class _Interner(abc.ABC, Generic[K]):
     @abc.abstractmethod
     async def _insert(self, txn: Transaction, keys: list[K]) -> None: ...
 
+    @abc.abstractmethod
+    async def _insert_returning(self, txn: Transaction, key: K) -> int | None:
+        """Insert one key; its new nid, or None when it already existed."""
+
     def _remember(self, found: dict[K, int]) -> None:
         for key, nid in found.items():
             self._by_key.set(key, nid)
@@ -79,11 +84,27 @@ class _Interner(abc.ABC, Generic[K]):
 
     async def intern(self, txn: Transaction, keys: Collection[K], after: AfterCommit) -> dict[K, int]:
         """Nids for all `keys`, creating the missing ones inside `txn`."""
-        found = await self.lookup(txn, keys)
-        missing = [k for k in set(keys) if k not in found]
-        if missing:
-            await self._insert(txn, missing)
+        found, missing = self._by_key.get_many(set(keys))
+        if not missing:
+            return found
+        if len(missing) <= _FEW:
+            # Usually new: one INSERT … RETURNING each; a key that existed uncached costs a
+            # second query.
+            existing = []
+            for key in missing:
+                nid = await self._insert_returning(txn, key)
+                if nid is None:
+                    existing.append(key)
+                else:
+                    found[key] = nid
+            if existing:
+                found.update(await self._select_by_keys(txn, existing))
+        else:
             found.update(await self._select_by_keys(txn, missing))
+            new = [k for k in missing if k not in found]
+            if new:
+                await self._insert(txn, new)
+                found.update(await self._select_by_keys(txn, new))
         after.add(lambda: self._remember(found))
         return found
 
@@ -121,6 +142,26 @@ class StringInterner(_Interner[str]):
         )
 
 
+    async def _insert_returning(self, txn: Transaction, key: str) -> int | None:
+        return await txn.fetchval(
+            f"INSERT INTO {self._table} ({self._value_column}) VALUES (?)"
+            f" ON CONFLICT ({self._value_column}) DO NOTHING RETURNING {self._nid_column}",
+            key,
+        )
+
+    async def intern_one(self, txn: Transaction, value: str, after: AfterCommit) -> tuple[int, bool]:
+        """The nid of `value`, and whether this call created it (so nothing refers to it yet)."""
+        nid = self._by_key.get(value)
+        if nid is not None:
+            return nid, False
+        nid = await self._insert_returning(txn, value)
+        created = nid is not None
+        if not created:
+            nid = (await self._select_by_keys(txn, [value]))[value]
+        after.add(lambda: self._remember({value: nid}))
+        return nid, created
+
+
 class StateKeyInterner(_Interner[tuple[str, str]]):
     """(event type, state key) pairs."""
 
@@ -154,4 +195,11 @@ class StateKeyInterner(_Interner[tuple[str, str]]):
             "INSERT INTO state_keys (event_type, state_key) VALUES (?, ?)"
             " ON CONFLICT (event_type, state_key) DO NOTHING",
             keys,
+        )
+
+    async def _insert_returning(self, txn: Transaction, key: tuple[str, str]) -> int | None:
+        return await txn.fetchval(
+            "INSERT INTO state_keys (event_type, state_key) VALUES (?, ?)"
+            " ON CONFLICT (event_type, state_key) DO NOTHING RETURNING state_key_nid",
+            *key,
         )

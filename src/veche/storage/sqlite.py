@@ -53,6 +53,14 @@ def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
         raise IntegrityError(str(e)) from e
 
 
+def _execute_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    try:
+        for sql, args in statements:
+            conn.execute(to_sqlite(sql), args)
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
@@ -72,6 +80,12 @@ class _SqliteTransaction(Transaction):
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return await self._db._on_writer(_fetchall, sql, args)
+
+    async def execute_all(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        # One hop to the writer thread for the lot.
+        adapted = [(sql, _adapt(args)) for sql, args in statements]
+        if adapted:
+            await self._db._on_writer(_execute_all, adapted)
 
 
 class SqliteDatabase(Database):

@@ -221,12 +221,15 @@ class StateStore:
         after: AfterCommit,
         *,
         known_base: tuple[int | None, Mapping[int, int]] | None = None,
-    ) -> dict[int, int | None]:
+        known_keys: Mapping[int, StateKey] | None = None,
+        known_event_ids: Mapping[int, str] | None = None,
+    ) -> dict[StateKey, int | None]:
         """Make `state` (stored as `snapshot_nid`) the room's current state.
 
-        Returns the changed keys: state_key_nid → new event_nid, or None when removed.
+        Returns the changed keys: (type, state_key) → new event_nid, or None when removed.
         `known_base` = (snapshot, changes) says `state` is that snapshot plus those changes,
         which spares a full comparison when the room's current state is that snapshot.
+        `known_keys` / `known_event_ids` name nids the caller created in this transaction.
         """
         old_nid = await txn.fetchval("SELECT current_snapshot_nid FROM rooms WHERE room_nid = ?", room_nid)
         if old_nid == snapshot_nid:
@@ -238,24 +241,32 @@ class StateStore:
             old_state = await self.load_snapshot(old_nid, txn) if old_nid is not None else {}
             changes = {k: v for k, v in state.items() if old_state.get(k) != v}
             changes.update((k, None) for k in old_state if k not in state)
+        keys = dict(known_keys or {})
+        keys.update(await self._state_keys.resolve(txn, [k for k in changes if k not in keys]))
+        event_ids = dict(known_event_ids or {})
+        event_ids.update(
+            await self._event_ids.resolve(txn, [v for v in changes.values() if v is not None and v not in event_ids])
+        )
         upserts = [(room_nid, k, v) for k, v in changes.items() if v is not None]
         removals = [k for k, v in changes.items() if v is None]
-        await txn.executemany(
-            "INSERT INTO current_state (room_nid, state_key_nid, event_nid) VALUES (?, ?, ?)"
-            " ON CONFLICT (room_nid, state_key_nid) DO UPDATE SET event_nid = excluded.event_nid",
-            upserts,
-        )
-        if removals:
-            await txn.execute(
-                "DELETE FROM current_state WHERE room_nid = ? AND state_key_nid = ANY(?)", room_nid, removals
+        writes: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "INSERT INTO current_state (room_nid, state_key_nid, event_nid) VALUES (?, ?, ?)"
+                " ON CONFLICT (room_nid, state_key_nid) DO UPDATE SET event_nid = excluded.event_nid",
+                row,
             )
-        await txn.execute("UPDATE rooms SET current_snapshot_nid = ? WHERE room_nid = ?", snapshot_nid, room_nid)
+            for row in upserts
+        ]
+        if removals:
+            writes.append(
+                ("DELETE FROM current_state WHERE room_nid = ? AND state_key_nid = ANY(?)", (room_nid, removals))
+            )
+        writes.append(("UPDATE rooms SET current_snapshot_nid = ? WHERE room_nid = ?", (snapshot_nid, room_nid)))
+        await txn.execute_all(writes)
         # Patch the cached state rather than reload all of a big room after each change.
-        keys = await self._state_keys.resolve(txn, changes)
-        event_ids = await self._event_ids.resolve(txn, (v for v in changes.values() if v is not None))
         resolved = {keys[k]: (event_ids[v] if v is not None else None) for k, v in changes.items()}
         after.add(lambda: self._apply_current_changes(room_nid, resolved))
-        return changes
+        return {keys[k]: v for k, v in changes.items()}
 
     def _apply_current_changes(self, room_nid: int, changes: Mapping[StateKey, str | None]) -> None:
         current = self._current.get(room_nid)

@@ -152,3 +152,17 @@ async def test_bad_parameters(http, make_user):
             assert (await response.json())["errcode"] == errcode
     async with http.get("/_matrix/client/v3/sync", params={"filter": "12345"}, headers=alice.headers) as response:
         assert response.status == 404
+
+
+async def test_forgotten_room_leaves_the_leave_section(http, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    async with http.post(f"/_matrix/client/v3/rooms/{room_id}/leave", json={}, headers=alice.headers) as response:
+        assert response.status == 200
+    include_leave = {"room": {"include_leave": True}}
+    body = await sync(http, alice, filter=include_leave)
+    assert room_id in body["rooms"]["leave"]
+    async with http.post(f"/_matrix/client/v3/rooms/{room_id}/forget", json={}, headers=alice.headers) as response:
+        assert response.status == 200
+    body = await sync(http, alice, filter=include_leave)
+    assert room_id not in body["rooms"]["leave"]

@@ -23,6 +23,7 @@ from veche.storage.stores import EventStores
 
 Serialize = Callable[..., Awaitable[list[dict[str, Any]]]]
 VisibilityFilter = Callable[[str, list[Event]], Awaitable[list[Event]]]
+ForgottenRooms = Callable[[str], Awaitable[set[str]]]
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 100
@@ -73,11 +74,13 @@ class RoomSync:
         summaries: RoomSummaryStore,
         serialize: Serialize,
         visible_to: VisibilityFilter,
+        forgotten_rooms: ForgottenRooms,
     ) -> None:
         self._stores = stores
         self._summaries = summaries
         self._serialize = serialize
         self._visible_to = visible_to
+        self._forgotten_rooms = forgotten_rooms
 
     async def sync_rooms(self, request: SyncRequest) -> dict[str, Any]:
         since_pos = request.since.events if request.since is not None else 0
@@ -97,6 +100,10 @@ class RoomSync:
                 knocked.append(m)
             elif room_filter.include_leave or not initial:
                 left.append(m)
+        if left:
+            # A forgotten room no longer appears in the leave section (spec: /forget).
+            forgotten = await self._forgotten_rooms(request.user_id)
+            left = [m for m in left if m.room_id not in forgotten]
 
         active = joined if initial else await self._rooms_with_news(joined, since_pos, request.now.events)
         sections: dict[str, Any] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}

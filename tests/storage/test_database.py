@@ -99,3 +99,21 @@ async def test_reads_do_not_see_uncommitted_writes(database: Database) -> None:
         await txn.execute("INSERT INTO t (id, name) VALUES (?, ?)", 1, "a")
         assert await database.fetchval("SELECT COUNT(*) FROM t") == 0
     assert await database.fetchval("SELECT COUNT(*) FROM t") == 1
+
+
+async def test_execute_all_runs_in_order_inside_the_transaction(database: Database) -> None:
+    await _make_table(database)
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as txn:
+            await txn.execute_all(
+                [
+                    ("INSERT INTO t (id, name) VALUES (?, ?)", (1, "a")),
+                    ("UPDATE t SET name = ? WHERE id = ANY(?)", ("b", [1])),
+                    ("INSERT INTO t (id, name) VALUES (?, ?)", (2, "b")),
+                ]
+            )
+    assert await database.fetchval("SELECT COUNT(*) FROM t") == 0
+    async with database.transaction() as txn:
+        await txn.execute_all([("INSERT INTO t (id, name) VALUES (?, ?)", (i, f"n{i}")) for i in range(3)])
+        await txn.execute_all([])
+    assert await database.fetchall("SELECT name FROM t ORDER BY id") == [("n0",), ("n1",), ("n2",)]

@@ -181,14 +181,17 @@ class EventStore:
             ))
         else:
             sender_nid = (await self._users.intern(txn, [event.sender], after))[event.sender]
-            writes += self._event_rows(event, event_nid, room_nid, sender_nid, state_key_nid, stream_ordering, soft_failed, nids)
+            writes += self._event_rows(
+                event, event_nid, room_nid, sender_nid, state_key_nid, stream_ordering, soft_failed, nids
+            )
         if stream_ordering is None:
             await txn.execute_all(writes)
             return PersistedEvent(event.event_id, None, None)
 
         accepted = event.rejected_reason is None
         if accepted and not soft_failed:
-            writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, [nids[p] for p in prev_ids])
+            prev_nids = [nids[p] for p in prev_ids]
+            writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
 
         assert state_before is not None
         before_nid, before_state = await self._resolve_state_before(txn, room_nid, event, state_before, after)

@@ -48,6 +48,9 @@ from veche.services.rooms.sending import EventSender
 from veche.services.rooms.upgrade import RoomUpgrader
 from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.streams import Stream
+from veche.services.sync.handler import SyncHandler
+from veche.services.sync.rooms import RoomSync
+from veche.services.sync.user_data import UserDataSections
 from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
@@ -61,6 +64,7 @@ from veche.storage.registration_tokens import RegistrationTokenStore
 from veche.storage.relations import RelationStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
 from veche.storage.room_history import RoomHistoryStore
+from veche.storage.room_summaries import RoomSummaryStore
 from veche.storage.stores import EventStores, create_event_stores
 from veche.storage.uia_sessions import UiaSessionStore
 from veche.storage.user_directory import UserDirectoryStore
@@ -218,6 +222,20 @@ class HomeServer:
         self.relations_reader = RelationsReader(
             events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer
         )
+        self.sync = SyncHandler(
+            stores=event_stores,
+            notifier=self.notifier,
+            room_sync=RoomSync(
+                stores=event_stores,
+                summaries=RoomSummaryStore(db),
+                serialize=self.serializer.serialize,
+                visible_to=self.visibility.filter_events_for_user,
+                forgotten_rooms=self.membership.forgotten_rooms,
+            ),
+        )
+        self.sync.add_section_filler(UserDataSections(self.user_data))
+        # Every stream's writer has announced its persisted position by now.
+        self.notifier.mark_started()
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}

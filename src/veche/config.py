@@ -49,6 +49,11 @@ _FILE_KEYS = (
     "rate_limits",
     "default_room_version",
     "log_level",
+    "max_upload_size",
+    "freeze_unauthenticated_media",
+    "url_previews",
+    "url_preview_allowed_ranges",
+    "media_retention_days",
 )
 
 
@@ -87,6 +92,14 @@ class Config:
     config_path: Path | None = None
     allow_guest_access: bool = False
     user_directory_search_all_users: bool = False
+    max_upload_size: int = 50 * 1024 * 1024
+    # Serve media created after the first start with this on only on authenticated endpoints.
+    freeze_unauthenticated_media: bool = True
+    url_previews: bool = False
+    # Private, loopback or link-local networks URL previews may fetch from anyway.
+    url_preview_allowed_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Remove remote media cached and local media not fetched for this many days; None: never.
+    media_retention_days: int | None = None
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -165,6 +178,15 @@ class _Builder:
                 "default_room_version", DEFAULT_ROOM_VERSION, _parse_room_version
             ),
             log_level=self.setting("log_level", "INFO", _parse_log_level),
+            max_upload_size=self.setting("max_upload_size", 50 * 1024 * 1024, _parse_byte_size),
+            freeze_unauthenticated_media=self.setting(
+                "freeze_unauthenticated_media", True, _parse_on_off
+            ),
+            url_previews=self.setting("url_previews", False, _parse_on_off),
+            url_preview_allowed_ranges=self.setting(
+                "url_preview_allowed_ranges", (), _parse_networks
+            ),
+            media_retention_days=self.setting("media_retention_days", None, _parse_days),
             config_path=path.absolute() if path is not None else None,
         )
 
@@ -338,6 +360,36 @@ def _parse_room_version(value: Any) -> str:
         known = ", ".join(KNOWN_ROOM_VERSIONS)
         raise ValueError(f"unknown room version {value!r} (known: {known})")
     return version
+
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _parse_byte_size(value: Any) -> int:
+    text = str(value).strip().upper() if isinstance(value, (str, int)) else ""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _SIZE_UNITS else (text, "")
+    if isinstance(value, bool) or not number.isdigit() or int(number) == 0:
+        raise ValueError(f"expected a positive size in bytes such as 50M, got {value!r}")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def _parse_networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # A list in the file; a comma-separated string in the environment.
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError(f"expected a list of networks such as 10.0.0.0/8, got {value!r}")
+    try:
+        return tuple(ipaddress.ip_network(str(item).strip()) for item in items if str(item).strip())
+    except ValueError as e:
+        raise ValueError(f"invalid network: {e}") from None
+
+
+def _parse_days(value: Any) -> int | None:
+    if value in ("off", False, None, 0, "0"):
+        return None
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise ValueError(f"expected a number of days or off, got {value!r}")
+    return int(value)
 
 
 def _parse_log_level(value: Any) -> str:

@@ -29,6 +29,7 @@ from veche.protocol.signing import (
 )
 from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
+from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
 from veche.services.profile import DeactivationCleanup, ProfileService
@@ -236,6 +237,7 @@ class HomeServer:
         self.sync.add_section_filler(UserDataSections(self.user_data))
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()
+        self.media = MediaServices(config, db)
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}
@@ -258,6 +260,7 @@ class HomeServer:
     async def start(self) -> None:
         """Binds every listener; `bound` then holds the real ports (useful with port 0)."""
         await self.user_data.start()
+        await self.media.start()
         for listener in self.config.listeners:
             runner = web.AppRunner(
                 build_app(self, listener.resources),
@@ -281,6 +284,7 @@ class HomeServer:
             await runner.cleanup()
         self._runners.clear()
         await self.user_data.stop()
+        await self.media.stop()
         await self.db.close()
         self.passwords.close()
 

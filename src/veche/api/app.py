@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api import wellknown
+from veche.api import media, wellknown
 from veche.api.client import (
     account,
     account_data,
@@ -74,6 +74,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         aliases.routes,
         directory.routes,
         upgrade.routes,
+        media.routes,
     ),
 }
 

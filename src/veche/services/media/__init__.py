@@ -1,0 +1,1 @@
+"""The media repository: uploads, downloads, thumbnails, URL previews and retention."""

@@ -4,26 +4,29 @@ way a client does, cross-signing key sets, and small HTTP helpers."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from veche.protocol.signing import SigningKey, sign_json, unpadded_b64encode
+import nacl.signing
+
+from veche.protocol.signing import signed_bytes, unpadded_b64encode
 
 V3 = "/_matrix/client/v3"
 
 
-def new_signing_key(version: str | None = None) -> SigningKey:
-    """A fresh ed25519 key; without `version` it is named by its public key, as
-    cross-signing keys are."""
-    seed = os.urandom(32)
-    if version is None:
-        version = unpadded_b64encode(bytes(SigningKey(seed, "x").verify_key))
-    return SigningKey(seed, version)
+class Ed25519Key:
+    """An ed25519 key pair named like a client names it: `ed25519:<device ID>` for a
+    device, `ed25519:<public key>` for a cross-signing key."""
 
+    def __init__(self, name: str | None = None) -> None:
+        self._key = nacl.signing.SigningKey.generate()
+        self.public = unpadded_b64encode(bytes(self._key.verify_key))
+        self.key_id = f"ed25519:{name or self.public}"
 
-def public_key(key: SigningKey) -> str:
-    return unpadded_b64encode(bytes(key.verify_key))
+    def sign(self, obj: dict[str, Any], user_id: str) -> dict[str, Any]:
+        signature = self._key.sign(signed_bytes(obj)).signature
+        obj.setdefault("signatures", {}).setdefault(user_id, {})[self.key_id] = unpadded_b64encode(signature)
+        return obj
 
 
 @dataclass
@@ -32,19 +35,19 @@ class FakeDevice:
 
     user_id: str
     device_id: str
-    key: SigningKey = field(init=False)
+    key: Ed25519Key = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key = new_signing_key(self.device_id)
+        self.key = Ed25519Key(self.device_id)
 
     def device_keys(self, curve25519: str = "curve+key") -> dict[str, Any]:
         keys = {
             "user_id": self.user_id,
             "device_id": self.device_id,
             "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
-            "keys": {f"ed25519:{self.device_id}": public_key(self.key), f"curve25519:{self.device_id}": curve25519},
+            "keys": {f"ed25519:{self.device_id}": self.key.public, f"curve25519:{self.device_id}": curve25519},
         }
-        return sign_json(keys, self.user_id, self.key)
+        return self.key.sign(keys, self.user_id)
 
     def one_time_keys(self, count: int, prefix: str = "AAAA", fallback: bool = False) -> dict[str, Any]:
         made = {}
@@ -52,22 +55,22 @@ class FakeDevice:
             key: dict[str, Any] = {"key": f"otk{prefix}{i}"}
             if fallback:
                 key["fallback"] = True
-            made[f"signed_curve25519:{prefix}{i}"] = sign_json(key, self.user_id, self.key)
+            made[f"signed_curve25519:{prefix}{i}"] = self.key.sign(key, self.user_id)
         return made
 
 
 @dataclass
 class CrossSigningSet:
     user_id: str
-    master: SigningKey = field(default_factory=new_signing_key)
-    self_signing: SigningKey = field(default_factory=new_signing_key)
-    user_signing: SigningKey = field(default_factory=new_signing_key)
+    master: Ed25519Key = field(default_factory=Ed25519Key)
+    self_signing: Ed25519Key = field(default_factory=Ed25519Key)
+    user_signing: Ed25519Key = field(default_factory=Ed25519Key)
 
     def key_json(self, usage: str) -> dict[str, Any]:
         key = getattr(self, usage)
-        obj = {"user_id": self.user_id, "usage": [usage], "keys": {key.key_id: public_key(key)}}
+        obj = {"user_id": self.user_id, "usage": [usage], "keys": {key.key_id: key.public}}
         if usage != "master":
-            sign_json(obj, self.user_id, self.master)
+            self.master.sign(obj, self.user_id)
         return obj
 
     def upload_body(self) -> dict[str, Any]:

@@ -46,7 +46,9 @@ class CrossSigning:
     async def upload_keys(self, requester: TokenInfo, body: dict[str, Any]) -> None:
         user_id = requester.user_id
         uploaded = {
-            usage: _parse(body[field], user_id, usage) for usage, field in FIELDS.items() if body.get(field) is not None
+            usage: _parse(body[field], user_id, usage)
+            for usage, field in FIELDS.items()
+            if body.get(field) is not None
         }
         existing = (await self._store.get_cross_signing_keys([user_id])).get(user_id, {})
         # cross_signing.yaml (v1.11): no UIA for a first master key, nor for re-uploading
@@ -101,11 +103,11 @@ class CrossSigning:
                             user_id, target_user, key_id, signed, mine, cross_signing.get(target_user, {})
                         )
                 except BadKeySignature as e:
-                    failures.setdefault(target_user, {})[key_id] = {"errcode": "M_INVALID_SIGNATURE", "error": str(e)}
+                    failures.setdefault(target_user, {})[key_id] = _failure("M_INVALID_SIGNATURE", e)
                 except _UnknownKey as e:
-                    failures.setdefault(target_user, {})[key_id] = {"errcode": "M_NOT_FOUND", "error": str(e)}
+                    failures.setdefault(target_user, {})[key_id] = _failure("M_NOT_FOUND", e)
                 except InvalidKeyObject as e:
-                    failures.setdefault(target_user, {})[key_id] = {"errcode": "M_INVALID_PARAM", "error": str(e)}
+                    failures.setdefault(target_user, {})[key_id] = _failure("M_INVALID_PARAM", e)
                 else:
                     accepted.extend(found)
         await self._store.add_signatures(accepted)
@@ -116,6 +118,10 @@ class CrossSigning:
 
 class _UnknownKey(InvalidKeyObject):
     pass
+
+
+def _failure(errcode: str, error: Exception) -> dict[str, str]:
+    return {"errcode": errcode, "error": str(error)}
 
 
 def _parse(key: Any, user_id: str, usage: str) -> CrossSigningKey:
@@ -189,5 +195,8 @@ def _public_key(key: KeyJson | None) -> str | None:
     return next(iter(keys.values()), None)
 
 
-def _signature(signer: str, signer_key_id: str, target_user: str, target_key_id: str, signed: KeyJson) -> StoredSignature:
-    return StoredSignature(signer, signer_key_id, target_user, target_key_id, signed["signatures"][signer][signer_key_id])
+def _signature(
+    signer: str, signer_key_id: str, target_user: str, target_key_id: str, signed: KeyJson
+) -> StoredSignature:
+    signature = signed["signatures"][signer][signer_key_id]
+    return StoredSignature(signer, signer_key_id, target_user, target_key_id, signature)

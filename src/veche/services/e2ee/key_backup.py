@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from veche.errors import MatrixError, bad_json, invalid_param, not_found
+from veche.errors import MatrixError, bad_json, invalid_param, missing_param, not_found
 from veche.protocol.e2e_keys import BackupKeyMeta, backup_key_replaces
 from veche.storage.key_backup import BackupVersion, KeyBackupStore, RoomKey, StoredRoomKey
 
@@ -103,7 +103,9 @@ def parse_room_key(value: Any, where: str) -> RoomKey:
         raise bad_json(f"{where}.is_verified must be a boolean")
     if not isinstance(value.get("session_data"), dict):
         raise bad_json(f"{where}.session_data must be an object")
-    return RoomKey(numbers["first_message_index"], numbers["forwarded_count"], value["is_verified"], value["session_data"])
+    return RoomKey(
+        numbers["first_message_index"], numbers["forwarded_count"], value["is_verified"], value["session_data"]
+    )
 
 
 def _replaces(held: RoomKey, new: RoomKey) -> bool:
@@ -117,10 +119,12 @@ def _meta(key: RoomKey) -> BackupKeyMeta:
 def _version_fields(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     algorithm = body.get("algorithm")
     auth_data = body.get("auth_data")
+    if algorithm is None or auth_data is None:
+        raise missing_param("algorithm and auth_data are required")
     if not isinstance(algorithm, str) or not algorithm:
-        raise MatrixError(400, "M_MISSING_PARAM" if algorithm is None else "M_INVALID_PARAM", "algorithm is required")
+        raise invalid_param("algorithm must be a non-empty string")
     if not isinstance(auth_data, dict):
-        raise MatrixError(400, "M_MISSING_PARAM" if auth_data is None else "M_INVALID_PARAM", "auth_data must be an object")
+        raise invalid_param("auth_data must be an object")
     return algorithm, auth_data
 
 

@@ -51,11 +51,12 @@ class E2eKeys:
         if device_keys is not None:
             await self._upload_device_keys(user_id, device_id, device_keys)
         if one_time:
-            held = await self._store.get_one_time_keys(user_id, device_id, [(k.algorithm, k.key_id) for k in one_time])
+            names = [(k.algorithm, k.key_id) for k in one_time]
+            held = await self._store.get_one_time_keys(user_id, device_id, names)
             for key in one_time:
                 old = held.get((key.algorithm, key.key_id))
                 if old is not None and orjson.loads(old) != orjson.loads(key.key_json):
-                    raise invalid_param(f"One-time key {key.algorithm}:{key.key_id} already exists with another value")
+                    raise invalid_param(f"One-time key {key.algorithm}:{key.key_id} exists with another value")
             await self._store.add_one_time_keys(user_id, device_id, one_time)
         for key in fallback:
             await self._store.set_fallback_key(user_id, device_id, key)

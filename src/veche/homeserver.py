@@ -29,6 +29,7 @@ from veche.protocol.signing import (
 )
 from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
+from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
@@ -49,6 +50,7 @@ from veche.services.rooms.sending import EventSender
 from veche.services.rooms.upgrade import RoomUpgrader
 from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.streams import Stream
+from veche.services.sync.e2ee import E2eeSections
 from veche.services.sync.handler import SyncHandler
 from veche.services.sync.rooms import RoomSync
 from veche.services.sync.user_data import UserDataSections
@@ -90,6 +92,7 @@ class HomeServer:
         passwords: PasswordHasher,
         event_stores: EventStores,
         user_data_stores: UserDataStores,
+        e2ee_stores: E2eeStores,
     ) -> None:
         self.config = config
         self.server_name = config.server_name
@@ -223,6 +226,16 @@ class HomeServer:
         self.relations_reader = RelationsReader(
             events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer
         )
+        self.e2ee = E2eeServices(
+            e2ee_stores,
+            server_name=config.server_name,
+            accounts=accounts,
+            rooms=event_stores.rooms,
+            members=self.members,
+            notifier=self.notifier,
+            devices=self.devices,
+            uia=self.uia,
+        )
         self.sync = SyncHandler(
             stores=event_stores,
             notifier=self.notifier,
@@ -235,6 +248,7 @@ class HomeServer:
             ),
         )
         self.sync.add_section_filler(UserDataSections(self.user_data))
+        self.sync.add_section_filler(E2eeSections(self.e2ee))
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()
         self.media = MediaServices(config, db)
@@ -253,8 +267,16 @@ class HomeServer:
         accounts = AccountStore(db)
         event_stores = await create_event_stores(db)
         user_data_stores = await UserDataStores.create(db)
+        e2ee_stores = await E2eeStores.create(db)
         return cls(
-            config, db, signing_key, accounts, passwords or PasswordHasher(), event_stores, user_data_stores
+            config,
+            db,
+            signing_key,
+            accounts,
+            passwords or PasswordHasher(),
+            event_stores,
+            user_data_stores,
+            e2ee_stores,
         )
 
     async def start(self) -> None:

@@ -87,6 +87,9 @@ class _Interner(abc.ABC, Generic[K]):
         found, missing = self._by_key.get_many(set(keys))
         if not missing:
             return found
+        # A fixed order keeps concurrent PostgreSQL transactions from deadlocking on the
+        # unique index.
+        missing.sort()
         if len(missing) <= _FEW:
             # Usually new: one INSERT … RETURNING each; a key that existed uncached costs a
             # second query.

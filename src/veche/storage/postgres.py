@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -36,6 +38,15 @@ class _PostgresTransaction(Transaction):
             await self._conn.executemany(to_postgres(sql), rows)
         except asyncpg.IntegrityConstraintViolationError as e:
             raise IntegrityError(str(e)) from e
+
+    async def execute_all(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        # Runs of the same statement go as one pipelined executemany.
+        for sql, group in groupby(statements, key=itemgetter(0)):
+            rows = [args for _, args in group]
+            if len(rows) == 1:
+                await self.execute(sql, *rows[0])
+            else:
+                await self.executemany(sql, rows)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         try:

@@ -1,0 +1,160 @@
+"""The push actions of each (recipient, event) that notifies, and the unread counts they
+make (migrations/0080_push.sql).
+
+A user's read position in a room thread is the furthest of: their unthreaded `m.read` or
+`m.read.private` receipt, their receipt in that thread, and their own latest event in that
+thread (push.md "Marking notifications as read"). Receipts are read from the receipts
+table (migrations/0011_receipts.sql) so counts and receipts never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from veche.storage.database import Database
+
+MAIN_THREAD = "main"
+
+
+def _read_upto(engine: str) -> str:
+    """SQL for the stream position up to which row `a`'s user has read its room thread."""
+    # The larger of two scalars: max() on SQLite, GREATEST() on PostgreSQL.
+    larger = "max" if engine == "sqlite" else "GREATEST"
+    return (
+        f"{larger}(COALESCE((SELECT MAX(r.event_stream_ordering) FROM receipts r"
+        " WHERE r.room_id = a.room_id AND r.user_id = a.user_id"
+        " AND r.receipt_type IN ('m.read', 'm.read.private')"
+        " AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0),"
+        " COALESCE((SELECT m.stream_ordering FROM push_sent_marks m"
+        " WHERE m.room_id = a.room_id AND m.user_id = a.user_id AND m.thread_id = a.thread_id), 0))"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PushAction:
+    """The outcome of the push rules for one recipient of one event."""
+
+    user_id: str
+    thread_id: str
+    highlight: bool
+    actions: Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    notifications: int
+    highlights: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    room_id: str
+    event_id: str
+    stream_ordering: int
+    actions: list[Any]
+    ts: int
+    read: bool
+
+
+class PushActionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._read_upto = _read_upto(db.engine)
+
+    async def add(
+        self,
+        room_id: str,
+        event_id: str,
+        stream_ordering: int,
+        ts: int,
+        actions: Iterable[PushAction],
+        sender_mark: tuple[str, str] | None,
+    ) -> None:
+        """Record the notifying actions of one event; `sender_mark` is (local sender, thread)."""
+        rows = [
+            (a.user_id, room_id, stream_ordering, event_id, a.thread_id, a.highlight, orjson.dumps(a.actions).decode(), ts)
+            for a in actions
+        ]
+        if not rows and sender_mark is None:
+            return
+        async with self._db.transaction() as txn:
+            await txn.executemany(
+                "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
+                " highlight, actions, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
+            )
+            if sender_mark is not None:
+                await txn.execute(
+                    "INSERT INTO push_sent_marks (room_id, user_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
+                    " WHERE push_sent_marks.stream_ordering < excluded.stream_ordering",
+                    room_id,
+                    sender_mark[0],
+                    sender_mark[1],
+                    stream_ordering,
+                )
+
+    async def unread_counts(
+        self, user_id: str, room_ids: Sequence[str], upto: int
+    ) -> dict[str, dict[str, Counts]]:
+        """room ID → thread ID ('main' or a root) → unread counts, for rooms with any."""
+        if not room_ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)"
+            " FROM event_push_actions a WHERE a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
+            f" AND a.stream_ordering > {self._read_upto}"
+            " GROUP BY a.room_id, a.thread_id",
+            user_id,
+            list(room_ids),
+            upto,
+        )
+        counts: dict[str, dict[str, Counts]] = {}
+        for room_id, thread_id, notifications, highlights in rows:
+            counts.setdefault(room_id, {})[thread_id] = Counts(int(notifications), int(highlights or 0))
+        return counts
+
+    async def total_unread(self, user_id: str) -> int:
+        """Unread notifications across all rooms (a push's `counts.unread`)."""
+        return int(
+            await self._db.fetchval(
+                "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = ?"
+                f" AND a.stream_ordering > {self._read_upto}",
+                user_id,
+            )
+            or 0
+        )
+
+    async def rooms_read_between(self, user_id: str, since: int, upto: int) -> set[str]:
+        """Rooms where the user's m.read / m.read.private receipts moved in (since, upto]."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT room_id FROM receipts WHERE user_id = ? AND receipt_type IN ('m.read', 'm.read.private')"
+            " AND stream_id > ? AND stream_id <= ?",
+            user_id,
+            since,
+            upto,
+        )
+        return {row[0] for row in rows}
+
+    async def get_notifications(
+        self, user_id: str, *, before: int | None, limit: int, only_highlight: bool
+    ) -> list[Notification]:
+        """The user's notifications, newest first, below stream position `before`."""
+        rows = await self._db.fetchall(
+            "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts,"
+            f" CASE WHEN a.stream_ordering <= {self._read_upto} THEN 1 ELSE 0 END"
+            " FROM event_push_actions a WHERE a.user_id = ? AND a.stream_ordering < ?"
+            + (" AND a.highlight" if only_highlight else "")
+            + " ORDER BY a.stream_ordering DESC LIMIT ?",
+            user_id,
+            before if before is not None else 2**62,
+            limit,
+        )
+        return [
+            Notification(room_id, event_id, stream, orjson.loads(actions), ts, bool(read))
+            for room_id, event_id, stream, actions, ts, read in rows
+        ]

@@ -338,3 +338,15 @@ async def test_cached_current_state_follows_changes(stores: EventStores, databas
     assert await stores.rooms.get_joined_members(b.room_id) == ["@alice:test"]
     cold = await create_event_stores(database)
     assert await cold.state.get_current_state_ids(b.room_id) == resolved
+
+
+async def test_snapshots_read_while_persisting_are_cached(stores: EventStores, database: Database) -> None:
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    # After a restart the caches are cold; the first message loads the snapshot, the rest reuse it.
+    cold = await create_event_stores(database)
+    tip = await cold.state.get_snapshot_after(b.last[0])
+    msg = b.make("m.room.message", {"body": "x"})
+    await cold.events.persist_event(msg, state_before=tip, advance_current_state=True)
+    await database.execute("UPDATE state_snapshots SET entries = ? WHERE snapshot_nid = ?", b"", tip)
+    assert await cold.state.get_state_ids_after(msg.event_id) == b.state

@@ -11,6 +11,7 @@ Interface (both engines; rows are plain tuples)
     async with db.transaction() as txn:          # commit on exit, rollback on exception
         await txn.execute(sql, *args) -> int      # rows changed
         await txn.executemany(sql, rows)
+        await txn.execute_all([(sql, args), …])   # answerless writes, one hop where possible
         await txn.fetchall / fetchone / fetchval(sql, *args)
     await db.fetchall / fetchone / fetchval(sql, *args)   # autocommit reads
     await db.execute(sql, *args)                 # one statement in its own transaction

@@ -288,7 +288,7 @@ class EventStore:
         self, txn: Transaction, room_nid: int, event: Event, state_before: StateBefore, after: AfterCommit
     ) -> tuple[int | None, NidState]:
         if isinstance(state_before, int):
-            return state_before, await self._state.load_snapshot(state_before, txn)
+            return state_before, await self._state.load_snapshot(state_before, txn, after)
         if not state_before:
             # Before a create event; no need to store the empty state.
             return None, {}

@@ -75,11 +75,22 @@ class StateStore:
 
     # Snapshots
 
-    async def load_snapshot(self, snapshot_nid: int, reader: Database | Transaction | None = None) -> NidState:
-        """The full contents of a snapshot; do not modify the returned mapping."""
-        return (await self._load(snapshot_nid, reader))[1]
+    async def load_snapshot(
+        self,
+        snapshot_nid: int,
+        reader: Database | Transaction | None = None,
+        after: AfterCommit | None = None,
+    ) -> NidState:
+        """The full contents of a snapshot; do not modify the returned mapping.
 
-    async def _load(self, snapshot_nid: int, reader: Database | Transaction | None) -> tuple[int, NidState]:
+        Read in a transaction, it is cached only through `after` once that commits (the
+        snapshot may be the transaction's own, undone by a rollback).
+        """
+        return (await self._load(snapshot_nid, reader, after))[1]
+
+    async def _load(
+        self, snapshot_nid: int, reader: Database | Transaction | None, after: AfterCommit | None = None
+    ) -> tuple[int, NidState]:
         cached = self._snapshots.get(snapshot_nid)
         if cached is not None:
             return cached
@@ -107,6 +118,8 @@ class StateStore:
         loaded = (rows[-1][0], state)
         if reader is None or isinstance(reader, Database):
             self._snapshots.set(snapshot_nid, loaded)
+        elif after is not None:
+            after.add(lambda: self._snapshots.set(snapshot_nid, loaded))
         return loaded
 
     async def store_snapshot(
@@ -126,7 +139,7 @@ class StateStore:
         chain_length = 0
         entries: Iterable[int] = chain.from_iterable(sorted(state.items()))
         if parent_nid is not None:
-            parent_length, parent_state = await self._load(parent_nid, txn)
+            parent_length, parent_state = await self._load(parent_nid, txn, after)
             delta = {k: v for k, v in state.items() if parent_state.get(k) != v}
             delta.update((k, _REMOVED) for k in parent_state if k not in state)
             if parent_length + 1 <= MAX_CHAIN_LENGTH and 2 * len(delta) <= len(state):
@@ -238,7 +251,7 @@ class StateStore:
         if known_base is not None and known_base[0] == old_nid:
             changes = dict(known_base[1])
         else:
-            old_state = await self.load_snapshot(old_nid, txn) if old_nid is not None else {}
+            old_state = await self.load_snapshot(old_nid, txn, after) if old_nid is not None else {}
             changes = {k: v for k, v in state.items() if old_state.get(k) != v}
             changes.update((k, None) for k in old_state if k not in state)
         keys = dict(known_keys or {})

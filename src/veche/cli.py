@@ -1,4 +1,4 @@
-"""The `veche` command: serve, generate-config, register-user, registration-token.
+"""The `veche` command: serve, generate-config, register-user, registration-token, media.
 
 Operator mistakes (a wrong setting, a taken user name, a port in use) end the command
 with one line on stderr and exit status 1, never a traceback.
@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from veche import registration_token_command
+from veche import media_command, registration_token_command
 from veche.config import (
     DEFAULT_DATA_DIR,
     DEFAULT_SERVER_NAME,
@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     register.set_defaults(run=_register_user)
 
     registration_token_command.add_command(commands, config_help)
+    media_command.add_command(commands, config_help)
     return parser
 
 

@@ -18,9 +18,10 @@ def make_image(content_type: str, width: int = 1000, height: int = 800, *, frame
     """A gradient image (so it compresses like a photo, not like a flat colour)."""
     pictures = []
     for frame in range(frames):
-        picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-        picture.paste((255, 40 * frame % 256, 0), (frame * 10 % width, 0, frame * 10 % width + 10, 10))
-        pictures.append(picture)
+        gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+        # Each frame tinted differently all over, so encoders cannot merge frames.
+        tint = Image.new("RGB", (width, height), (50 * frame % 256, 255 - 30 * frame % 256, 90))
+        pictures.append(Image.blend(gradient, tint, 0.4))
     buffer = io.BytesIO()
     if frames > 1:
         pictures[0].save(

@@ -91,7 +91,9 @@ def probe_image(path: Path) -> ImageInfo | None:
             if content_type is None:
                 return None
             width, height = image.size
-            if image.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
+            # Only where EXIF sits in the header: PNG's getexif() would decode the image.
+            rotatable = image.format in ("JPEG", "WEBP")
+            if rotatable and image.getexif().get(_EXIF_ORIENTATION) in _QUARTER_TURNS:
                 width, height = height, width
             return ImageInfo(content_type, width, height, bool(getattr(image, "is_animated", False)))
     except Image.DecompressionBombError:

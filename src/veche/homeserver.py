@@ -34,6 +34,10 @@ from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
 from veche.services.profile import DeactivationCleanup, ProfileService
+from veche.services.push.counts import NotificationCounts
+from veche.services.push.evaluator import PushEvaluator
+from veche.services.push.pushers import PusherService
+from veche.services.push.rules import PushRuleService
 from veche.services.ratelimit import RateLimiter
 from veche.services.registration import RegistrationService
 from veche.services.rooms.aliases import RoomAliases
@@ -49,9 +53,11 @@ from veche.services.rooms.serving import EventSerializer
 from veche.services.rooms.sending import EventSender
 from veche.services.rooms.upgrade import RoomUpgrader
 from veche.services.rooms.visibility import HistoryVisibility
+from veche.services.search import SearchService
 from veche.services.streams import Stream
 from veche.services.sync.e2ee import E2eeSections
 from veche.services.sync.handler import SyncHandler
+from veche.services.sync.notifications import NotificationSections
 from veche.services.sync.rooms import RoomSync
 from veche.services.sync.user_data import UserDataSections
 from veche.services.uia import UserInteractiveAuth
@@ -62,12 +68,16 @@ from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
 from veche.storage.forgotten_rooms import ForgottenRoomStore
 from veche.storage.profiles import ProfileStore
+from veche.storage.push_actions import PushActionStore
+from veche.storage.push_rules import PushRuleStore
+from veche.storage.pushers import PusherStore
 from veche.storage.redactions import RedactionStore
 from veche.storage.registration_tokens import RegistrationTokenStore
 from veche.storage.relations import RelationStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
 from veche.storage.room_history import RoomHistoryStore
 from veche.storage.room_summaries import RoomSummaryStore
+from veche.storage.search import SearchIndex
 from veche.storage.stores import EventStores, create_event_stores
 from veche.storage.uia_sessions import UiaSessionStore
 from veche.storage.user_directory import UserDirectoryStore
@@ -236,6 +246,31 @@ class HomeServer:
             devices=self.devices,
             uia=self.uia,
         )
+        self.push_rules = PushRuleService(PushRuleStore(db), self.user_data.account_data)
+        self.registration.on_registered.append(self.push_rules.publish)
+        push_actions = PushActionStore(db)
+        self.notification_counts = NotificationCounts(push_actions, event_stores.events, self.serializer)
+        self.pushers = PusherService(
+            PusherStore(db), events=event_stores.events, unread_count=self.notification_counts.total_unread
+        )
+        self.sender.after_persist.append(
+            PushEvaluator(
+                events=event_stores.events,
+                rooms=event_stores.rooms,
+                members=self.members,
+                rules=self.push_rules,
+                actions=push_actions,
+                pushers=self.pushers,
+            )
+        )
+        self.search = SearchService(
+            index=SearchIndex(db, lambda: event_stores.events.current_stream_token),
+            stores=event_stores,
+            history=self.room_history,
+            visibility=self.visibility,
+            serializer=self.serializer,
+        )
+        self.sender.after_persist.append(self.search.on_event)
         self.sync = SyncHandler(
             stores=event_stores,
             notifier=self.notifier,
@@ -249,6 +284,7 @@ class HomeServer:
         )
         self.sync.add_section_filler(UserDataSections(self.user_data))
         self.sync.add_section_filler(E2eeSections(self.e2ee))
+        self.sync.add_section_filler(NotificationSections(self.notification_counts))
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()
         self.media = MediaServices(config, db)
@@ -283,6 +319,7 @@ class HomeServer:
         """Binds every listener; `bound` then holds the real ports (useful with port 0)."""
         await self.user_data.start()
         await self.media.start()
+        await self.pushers.start()
         for listener in self.config.listeners:
             runner = web.AppRunner(
                 build_app(self, listener.resources),
@@ -307,6 +344,8 @@ class HomeServer:
         self._runners.clear()
         await self.user_data.stop()
         await self.media.stop()
+        await self.pushers.stop()
+        await self.search.stop()
         await self.db.close()
         self.passwords.close()
 

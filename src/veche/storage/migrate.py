@@ -15,6 +15,9 @@ engine before running:
     {{WITHOUT_ROWID}}  after a table with a composite primary key: SQLite then stores rows
                        in the key's b-tree instead of a rowid table plus an index
 
+A statement starting with `{{ONLY_SQLITE}}` or `{{ONLY_POSTGRES}}` runs on that engine only
+(for what has no common syntax, such as full-text indexes).
+
 Scripts are split on `;`, so they must not contain triggers or function bodies.
 """
 
@@ -49,6 +52,7 @@ MACROS: dict[str, dict[str, str]] = {
 
 _FILE_NAME = re.compile(r"^(\d{4})_([A-Za-z0-9_]+)\.sql$")
 _MACRO = re.compile(r"\{\{(\w+)\}\}")
+_ENGINE_ONLY = re.compile(r"^\{\{ONLY_(SQLITE|POSTGRES)\}\}\s*")
 # Serialises migrations between processes sharing one PostgreSQL database.
 _PG_LOCK_KEY = 0x7665636865  # "veche"
 
@@ -74,7 +78,15 @@ class Migration:
                     f"migration {self.version:04d}_{self.name}: unknown macro {match.group(0)}"
                 ) from None
 
-        return split_statements(_MACRO.sub(substitute, self.script))
+        statements = []
+        for statement in split_statements(self.script):
+            only = _ENGINE_ONLY.match(statement)
+            if only is not None:
+                if only.group(1).lower() != engine:
+                    continue
+                statement = statement[only.end() :]
+            statements.append(_MACRO.sub(substitute, statement))
+        return statements
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:

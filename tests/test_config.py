@@ -153,7 +153,7 @@ FILE_ERRORS = [
         "listeners[1]",
         "served by two listeners",
     ),
-    ("listeners:\n  - address: 1.2.3.4:80\n    resources: [client]\n    tls: true\n", "listeners[0].tls", "unknown setting"),
+    ("listeners:\n  - address: 1.2.3.4:80\n    resources: [client]\n    x_forwarded: true\n", "listeners[0].x_forwarded", "unknown setting"),
     ("rate_limits: 1\n", "rate_limits", "expected on or off"),
     ("default_room_version: true\n", "default_room_version", "unknown room version"),
     ("- a\n- b\n", "", "mapping of settings"),

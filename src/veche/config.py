@@ -24,6 +24,8 @@ import yaml
 
 from veche.protocol.identifiers import InvalidIdentifier, parse_server_name
 from veche.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+from veche.protocol.server_keys import OldKey
+from veche.protocol.signing import InvalidKeyError, decode_verify_key_base64
 
 ENV_PREFIX = "VECHE_"
 DEFAULT_SERVER_NAME = "localhost"
@@ -31,7 +33,7 @@ DEFAULT_LISTEN = "127.0.0.1:8008"
 DEFAULT_DATA_DIR = "data"
 
 # What a listener can serve; later parts of the server (federation, media, metrics) add theirs.
-KNOWN_RESOURCES = frozenset({"client"})
+KNOWN_RESOURCES = frozenset({"client", "federation"})
 REGISTRATION_MODES = ("closed", "token", "open")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -54,6 +56,15 @@ _FILE_KEYS = (
     "url_previews",
     "url_preview_allowed_ranges",
     "media_retention_days",
+    "tls_cert",
+    "tls_key",
+    "old_signing_keys",
+    "trusted_key_servers",
+    "federation_ca_files",
+    "federation_insecure_skip_tls_verification_for_tests",
+    "federation_allow_private_addresses",
+    "serve_server_wellknown",
+    "delegated_server_name",
 )
 
 
@@ -71,10 +82,21 @@ class Listener:
     host: str
     port: int  # 0 asks the OS for a free port (used by tests)
     resources: frozenset[str]
+    # Serve HTTPS with the certificate of the tls_cert and tls_key settings.
+    tls: bool = False
 
     @property
     def address(self) -> str:
         return format_host_port(self.host, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKeyServer:
+    """A notary asked for other servers' keys; `verify_keys` (key ID, unpadded base64)
+    pins its own keys, or is empty to fetch them from it."""
+
+    server_name: str
+    verify_keys: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +122,20 @@ class Config:
     url_preview_allowed_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Remove remote media cached and local media not fetched for this many days; None: never.
     media_retention_days: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Keys this server signed with before its current one (published as old_verify_keys).
+    old_signing_keys: tuple[OldKey, ...] = ()
+    trusted_key_servers: tuple[TrustedKeyServer, ...] = ()
+    # CA certificates trusted for outgoing federation besides the system's.
+    federation_ca_files: tuple[Path, ...] = ()
+    # Test networks only: accept any certificate from federation peers.
+    federation_insecure_skip_tls_verification_for_tests: bool = False
+    # Test networks only: let outgoing federation reach loopback and private addresses.
+    federation_allow_private_addresses: bool = False
+    serve_server_wellknown: bool = False
+    # The "m.server" of /.well-known/matrix/server.
+    delegated_server_name: str | None = None
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -161,7 +197,7 @@ class _Builder:
         database = self.setting("database", None, self.parse_database)
         signing_key_path = self.path_setting("signing_key_path", None)
         public_baseurl = self.setting("public_baseurl", None, _parse_baseurl)
-        return Config(
+        config = Config(
             server_name=server_name,
             public_baseurl=public_baseurl or _default_baseurl(listeners),
             data_dir=data_dir,
@@ -187,8 +223,30 @@ class _Builder:
                 "url_preview_allowed_ranges", (), _parse_networks
             ),
             media_retention_days=self.setting("media_retention_days", None, _parse_days),
+            tls_cert=self.path_setting("tls_cert", None),
+            tls_key=self.path_setting("tls_key", None),
+            old_signing_keys=self.setting("old_signing_keys", (), _parse_old_signing_keys),
+            trusted_key_servers=self.setting("trusted_key_servers", (), _parse_key_servers),
+            federation_ca_files=self.paths_setting("federation_ca_files"),
+            federation_insecure_skip_tls_verification_for_tests=self.setting(
+                "federation_insecure_skip_tls_verification_for_tests", False, _parse_on_off
+            ),
+            federation_allow_private_addresses=self.setting(
+                "federation_allow_private_addresses", False, _parse_on_off
+            ),
+            serve_server_wellknown=self.setting("serve_server_wellknown", False, _parse_on_off),
+            delegated_server_name=self.setting("delegated_server_name", None, _parse_server_name)
+            or _default_delegated_server_name(public_baseurl or _default_baseurl(listeners)),
             config_path=path.absolute() if path is not None else None,
         )
+        if any(listener.tls for listener in config.listeners) and not (
+            config.tls_cert and config.tls_key
+        ):
+            raise ConfigError(
+                f"{env_var('tls_cert')}, {env_var('tls_key')}",
+                "a listener with tls needs both a certificate and its key",
+            )
+        return config
 
     def setting(self, key: str, default: Any, parse: Callable[[Any], Any]) -> Any:
         name = env_var(key)
@@ -205,6 +263,18 @@ class _Builder:
         if key in self.file:
             return _checked(f"{self.where}: {key}", _parse_path, self.file[key], self.base_dir)
         return None if default is None else Path.cwd() / default
+
+    def paths_setting(self, key: str) -> tuple[Path, ...]:
+        """A list of paths in the file, comma-separated in the environment."""
+        name = env_var(key)
+        if name in self.environ:
+            items = [item for item in self.environ[name].split(",") if item.strip()]
+            return tuple(_checked(name, _parse_path, item.strip(), Path.cwd()) for item in items)
+        value = self.file.get(key, [])
+        setting = f"{self.where}: {key}"
+        if not isinstance(value, list):
+            raise ConfigError(setting, "expected a list of paths")
+        return tuple(_checked(setting, _parse_path, item, self.base_dir) for item in value)
 
     def parse_database(self, value: Any) -> str:
         if not isinstance(value, str) or not value:
@@ -238,6 +308,10 @@ class _Builder:
         if name in self.environ:
             host, port = _checked(name, _split_host_port, self.environ[name])
             listeners = _with_client_address(listeners, host, port)
+        name = env_var("federation_listen")
+        if name in self.environ:
+            host, port = _checked(name, _split_host_port, self.environ[name])
+            listeners = _with_federation_address(listeners, host, port)
         return tuple(listeners)
 
 
@@ -251,15 +325,24 @@ def _checked(setting: str, parse: Callable[..., Any], value: Any, *args: Any) ->
 def _with_client_address(listeners: list[Listener], host: str, port: int) -> list[Listener]:
     for i, listener in enumerate(listeners):
         if "client" in listener.resources:
-            listeners[i] = Listener(host, port, listener.resources)
+            listeners[i] = Listener(host, port, listener.resources, listener.tls)
             return listeners
     return [*listeners, Listener(host, port, frozenset({"client"}))]
+
+
+def _with_federation_address(listeners: list[Listener], host: str, port: int) -> list[Listener]:
+    # Federation is HTTPS only (server-server-api.md, "TLS"), so a listener added here has TLS.
+    for i, listener in enumerate(listeners):
+        if "federation" in listener.resources:
+            listeners[i] = Listener(host, port, listener.resources, listener.tls)
+            return listeners
+    return [*listeners, Listener(host, port, frozenset({"federation"}), tls=True)]
 
 
 def _parse_listener(setting: str, item: Any) -> Listener:
     if not isinstance(item, dict):
         raise ConfigError(setting, "expected a mapping with 'address' and 'resources'")
-    unknown = set(item) - {"address", "resources"}
+    unknown = set(item) - {"address", "resources", "tls"}
     if unknown:
         raise ConfigError(f"{setting}.{min(unknown)}", "unknown setting")
     host, port = _checked(f"{setting}.address", _split_host_port, item.get("address"))
@@ -272,7 +355,8 @@ def _parse_listener(setting: str, item: Any) -> Listener:
             raise ConfigError(
                 f"{setting}.resources", f"unknown resource {resource!r} (known: {known})"
             )
-    return Listener(host, port, frozenset(resources))
+    tls = _checked(f"{setting}.tls", _parse_on_off, item.get("tls", False))
+    return Listener(host, port, frozenset(resources), tls)
 
 
 def _split_host_port(value: Any) -> tuple[str, int]:
@@ -390,6 +474,62 @@ def _parse_days(value: Any) -> int | None:
     if isinstance(value, bool) or not str(value).isdigit():
         raise ValueError(f"expected a number of days or off, got {value!r}")
     return int(value)
+
+
+def _parse_old_signing_keys(value: Any) -> tuple[OldKey, ...]:
+    # A mapping in the file; the same as a JSON object in the environment.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("expected a JSON object of key IDs") from None
+    if not isinstance(value, dict):
+        raise ValueError('expected {"ed25519:<version>": {key: <base64>, expired_ts: <ms>}}')
+    keys = []
+    for key_id, entry in value.items():
+        if not isinstance(entry, dict) or type(entry.get("expired_ts")) is not int:
+            raise ValueError(f"{key_id}: expected a mapping with key and expired_ts (ms)")
+        try:
+            verify_key = decode_verify_key_base64(str(key_id), entry.get("key"))
+        except InvalidKeyError as e:
+            raise ValueError(str(e)) from None
+        keys.append(OldKey(str(key_id), verify_key, entry["expired_ts"]))
+    return tuple(keys)
+
+
+def _parse_key_servers(value: Any) -> tuple[TrustedKeyServer, ...]:
+    # Server names, comma-separated in the environment; in the file also mappings
+    # {server_name, verify_keys} that pin the notary's keys.
+    items = [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("expected a list of server names or {server_name, verify_keys}")
+    servers = []
+    for item in items:
+        entry = {"server_name": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict) or set(entry) - {"server_name", "verify_keys"}:
+            raise ValueError(f"expected a server name or {{server_name, verify_keys}}, got {item!r}")
+        name = _parse_server_name(entry.get("server_name"))
+        verify_keys = entry.get("verify_keys") or {}
+        if not isinstance(verify_keys, dict):
+            raise ValueError(f"{name}: verify_keys must map key IDs to base64 keys")
+        for key_id, key in verify_keys.items():
+            try:
+                decode_verify_key_base64(str(key_id), key)
+            except InvalidKeyError as e:
+                raise ValueError(f"{name}: {e}") from None
+        servers.append(TrustedKeyServer(name, tuple((str(k), v) for k, v in verify_keys.items())))
+    return tuple(servers)
+
+
+def _default_delegated_server_name(baseurl: str) -> str | None:
+    # Where clients reach us is, by default, where peers reach us too: the usual set-up
+    # behind one HTTPS reverse proxy on port 443.
+    parts = urlsplit(baseurl) if baseurl else None
+    if parts is None or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"
 
 
 def _parse_log_level(value: Any) -> str:

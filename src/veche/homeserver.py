@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from veche.api.app import build_app
+from veche.api.federation.auth import ServerAuth
 from veche.api.http import Authenticator
 from veche.config import Config, Listener, format_host_port
 from veche.log import ACCESS_LOG_FORMAT
@@ -30,6 +32,8 @@ from veche.protocol.signing import (
 from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
+from veche.services.federation import FederationServices
+from veche.services.federation.tls import TlsSetupError, server_ssl_context
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.passwords import PasswordHasher
@@ -139,6 +143,11 @@ class HomeServer:
             notifier=self.notifier,
             members=self.members,
         )
+        try:
+            self.federation = FederationServices(config, db, signing_key, event_stores.events)
+        except TlsSetupError as e:
+            raise StartupError(str(e)) from None
+        self.server_auth = ServerAuth(self.federation.request_auth)
         self.user_directory = UserDirectory(
             UserDirectoryStore(db), search_all_users=config.user_directory_search_all_users
         )
@@ -320,6 +329,7 @@ class HomeServer:
         await self.user_data.start()
         await self.media.start()
         await self.pushers.start()
+        ssl_context = self._listener_ssl_context()
         for listener in self.config.listeners:
             runner = web.AppRunner(
                 build_app(self, listener.resources),
@@ -329,19 +339,33 @@ class HomeServer:
             await runner.setup()
             self._runners.append(runner)
             try:
-                await web.TCPSite(runner, listener.host, listener.port).start()
+                site_ssl = ssl_context if listener.tls else None
+                await web.TCPSite(runner, listener.host, listener.port, ssl_context=site_ssl).start()
             except OSError as e:
                 raise StartupError(f"cannot listen on {listener.address}: {e.strerror}") from None
             host, port = runner.addresses[0][:2]
             for resource in listener.resources:
                 self.bound[resource] = (host, port)
-            logger.info("Serving %s on http://%s", _describe(listener), format_host_port(host, port))
+            scheme = "https" if listener.tls else "http"
+            logger.info(
+                "Serving %s on %s://%s", _describe(listener), scheme, format_host_port(host, port)
+            )
+
+    def _listener_ssl_context(self) -> ssl.SSLContext | None:
+        cert, key = self.config.tls_cert, self.config.tls_key
+        if cert is None or key is None or not any(entry.tls for entry in self.config.listeners):
+            return None
+        try:
+            return server_ssl_context(cert, key)
+        except TlsSetupError as e:
+            raise StartupError(str(e)) from None
 
     async def stop(self) -> None:
         """Stops accepting, lets in-flight requests finish briefly, then closes everything."""
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        await self.federation.stop()
         await self.user_data.stop()
         await self.media.stop()
         await self.pushers.stop()

@@ -46,6 +46,9 @@ from veche.api.client import (
     user_directory,
     versions,
 )
+from veche.api import keys as server_keys
+from veche.api.federation import version as federation_version
+from veche.api.federation import wellknown as server_wellknown
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
 
 if TYPE_CHECKING:
@@ -74,6 +77,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         presence.routes,
         reporting.routes,
         wellknown.routes,
+        server_wellknown.routes,
         profile.routes,
         user_directory.routes,
         hierarchy.routes,
@@ -89,6 +93,10 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         pushers.routes,
         notifications.routes,
         search.routes,
+    ),
+    "federation": (
+        federation_version.routes,
+        server_keys.routes,
     ),
 }
 

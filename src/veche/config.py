@@ -571,6 +571,12 @@ data_dir: {q(data_dir_text)}
 listeners:
   - address: {q(DEFAULT_LISTEN)}
     resources: [client]
+# To federate, also serve `federation` over HTTPS (one listener may serve both):
+#  - address: "0.0.0.0:8448"
+#    tls: on
+#    resources: [federation]
+# tls_cert: "/etc/veche/fullchain.pem"
+# tls_key: "/etc/veche/privkey.pem"
 
 # The URL clients reach this server at, announced in /.well-known/matrix/client.
 # Unset: http://<address of the client listener>

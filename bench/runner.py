@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bench.client import ErrorLog
 from bench.procstat import PeakSampler, find_postmaster, tree_usage
+from bench.push import push_evaluation
 from bench.scenarios import SCENARIOS, Context, Scenario, ScenarioAborted, Sizes
 from bench.servers import Server
 
@@ -76,7 +77,7 @@ async def run_server(
             server.base_url, sizes, cpu_probe=lambda: _cpu_probe(server.pid, postmaster)
         )
         outcomes = []
-        for name, scenario in SCENARIOS:
+        for name, scenario in [*SCENARIOS, ("push evaluation", push_evaluation)]:
             outcome = await _run_scenario(ctx, name, scenario)
             outcomes.append(outcome)
             if log:

@@ -41,6 +41,8 @@ class Sizes:
     sync_timeline_limit: int = 10
     page_limit: int = 100
     join_room_members: int = 500
+    push_room_members: int = 1000
+    push_messages: int = 100
     setup_concurrency: int = 8
 
 
@@ -49,7 +51,8 @@ SMOKE = Sizes(
     register_users=4, register_concurrency=2, create_rooms=4, create_concurrency=2,
     send_messages=20, send_senders=2, send_concurrency=4, sequential_sends=5,
     fanout_receivers=2, fanout_messages=5, sync_rooms=3, sync_messages_per_room=3,
-    sync_members_per_room=2, page_limit=5, join_room_members=4, setup_concurrency=2,
+    sync_members_per_room=2, page_limit=5, join_room_members=4, push_room_members=6,
+    push_messages=3, setup_concurrency=2,
 )
 
 

@@ -601,4 +601,19 @@ default_room_version: {q(DEFAULT_ROOM_VERSION)}
 
 # DEBUG, INFO, WARNING, ERROR or CRITICAL.
 log_level: "INFO"
+
+# Media: the largest upload (bytes, or with a K, M or G suffix).
+max_upload_size: "50M"
+
+# Serve media uploaded after the first start with this on only through the authenticated
+# /_matrix/client/v1/media endpoints, as the spec recommends: on or off.
+freeze_unauthenticated_media: "on"
+
+# Let clients ask for previews of links (the server fetches the page): on or off. Private,
+# loopback and link-local addresses are refused unless listed in the allowed ranges.
+url_previews: "off"
+# url_preview_allowed_ranges: ["10.1.0.0/16"]
+
+# Delete cached remote media and local media nobody downloaded for this many days.
+# media_retention_days: 90
 """

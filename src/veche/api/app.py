@@ -49,6 +49,7 @@ from veche.api.client import (
 from veche.api import keys as server_keys
 from veche.api.federation import version as federation_version
 from veche.api.federation import wellknown as server_wellknown
+from veche.api.media import federation as media_federation
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
     "federation": (
         federation_version.routes,
         server_keys.routes,
+        media_federation.routes,
     ),
 }
 

@@ -14,15 +14,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from veche.api.http import CLIENT_PREFIX
-from veche.api.media.params import bool_param, int_param
+from veche.api.media.params import int_param, thumbnail_query
 from veche.api.media.uploads import MEDIA_PREFIX
-from veche.errors import invalid_param
-from veche.protocol.media import (
-    CONTENT_SECURITY_POLICY,
-    THUMBNAIL_METHODS,
-    ThumbnailSize,
-    content_disposition,
-)
+from veche.protocol.media import CONTENT_SECURITY_POLICY, content_disposition
 from veche.services.media.repository import MediaFile
 
 if TYPE_CHECKING:
@@ -52,18 +46,12 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def thumbnail(request: web.Request, *, legacy: bool) -> web.StreamResponse:
         if not legacy:
             await hs.auth.require(request, allow_guest=True)
-        width = int_param(request, "width", required=True)
-        height = int_param(request, "height", required=True)
-        method = request.query.get("method", "scale")
-        if width is None or height is None or width < 1 or height < 1:
-            raise invalid_param("width and height must be positive integers")
-        if method not in THUMBNAIL_METHODS:
-            raise invalid_param("method must be crop or scale")
+        size, animated = thumbnail_query(request)
         found = await media.thumbnail(
             request.match_info["server_name"],
             request.match_info["media_id"],
-            ThumbnailSize(width, height, method),
-            animated=bool_param(request, "animated") is True,
+            size,
+            animated=animated,
             timeout_ms=int_param(request, "timeout_ms"),
             legacy=legacy,
         )

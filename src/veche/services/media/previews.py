@@ -5,6 +5,7 @@ cached per URL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -29,6 +30,8 @@ MAX_REDIRECTS = 5
 MAX_PAGE_BYTES = 1024 * 1024
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 CACHE_LIFETIME_MS = 3600 * 1000
+# Pages fetched at once, whatever the number of users asking.
+MAX_CONCURRENT_FETCHES = 8
 MAX_URL_LENGTH = 2048
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
@@ -48,6 +51,7 @@ class UrlPreviewer:
         self._allowed = tuple(allowed_ranges)
         self._session: aiohttp.ClientSession | None = None
         self._locks = KeyedLock()
+        self._fetch_slots = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -61,7 +65,8 @@ class UrlPreviewer:
             cached = await store.get_preview(url, now_ms())
             if cached is not None:
                 return cached
-            og = await self._build(user_id, url)
+            async with self._fetch_slots:
+                og = await self._build(user_id, url)
             now = now_ms()
             await store.put_preview(url, og, now, now + CACHE_LIFETIME_MS)
             return og

@@ -72,7 +72,16 @@ async def _run(args: argparse.Namespace) -> list[ServerRun]:
             for server in servers if run % 2 == 0 else reversed(servers):
                 print(f"{server.name} on {engine}, run {run + 1} of {args.runs}", flush=True)
                 results.append(await run_server(server, sizes, run, args.idle_wait))
+                if args.json:
+                    # Rewritten after every server run so a long run's figures survive a stop.
+                    _write_json(args.json, args.description, results)
     return results
+
+
+def _write_json(path: Path, description: str, runs: list[ServerRun]) -> None:
+    path.write_text(json.dumps(
+        {"description": description, "runs": [dataclasses.asdict(r) for r in runs]}, indent=1
+    ))
 
 
 def _describe(args: argparse.Namespace) -> str:
@@ -106,21 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     if "veche" in args.servers and not VecheServer("veche", "", args.workdir).executable.exists():
         print("Veche is not installed in .venv (run `make install`)", file=sys.stderr)
         return 2
-    description = _describe(args)
+    args.description = _describe(args)
     runs = asyncio.run(_run(args))
     print()
-    print(description)
+    print(args.description)
     print()
     print(table(runs, args.servers))
     errors = error_summary(runs)
     if errors:
         print("\nScenarios with errors (their figures are not used):")
         print("\n".join(f"- {line}" for line in errors))
-    if args.json:
-        args.json.write_text(json.dumps(
-            {"description": description, "runs": [dataclasses.asdict(r) for r in runs]},
-            indent=1,
-        ))
     return 1 if errors else 0
 
 

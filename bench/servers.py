@@ -34,7 +34,7 @@ STOP_TIMEOUT = 30.0
 
 # Every Synapse rate limiter, raised far beyond what a benchmark can reach.
 _UNLIMITED = {"per_second": 1_000_000, "burst_count": 1_000_000}
-_SYNAPSE_RATE_LIMITS = {
+SYNAPSE_RATE_LIMITS = {
     "rc_message": _UNLIMITED,
     "rc_registration": _UNLIMITED,
     "rc_registration_token_validity": _UNLIMITED,
@@ -78,6 +78,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class SynapseInstallError(RuntimeError):
+    """pip could not install Synapse; the message carries pip's output."""
+
+
 def synapse_python(workdir: Path) -> Path:
     return workdir / "synapse-venv" / "bin" / "python"
 
@@ -93,7 +97,11 @@ def install_synapse(workdir: Path, version: str | None = None) -> Path:
     base = shutil.which("python3") or sys.executable
     subprocess.run([base, "-m", "venv", str(python.parent.parent)], check=True)
     requirement = f"matrix-synapse[postgres]=={version}" if version else "matrix-synapse[postgres]"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=True)
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", requirement], capture_output=True, text=True
+    )
+    if pip.returncode != 0:
+        raise SynapseInstallError(f"pip install {requirement} failed:\n{pip.stdout}{pip.stderr}")
     return python
 
 
@@ -216,7 +224,7 @@ class SynapseServer(Server):
             cwd=self.data_dir, check=True, capture_output=True,
         )
         settings = yaml.safe_load(config.read_text())
-        settings.update(_SYNAPSE_RATE_LIMITS)
+        settings.update(SYNAPSE_RATE_LIMITS)
         logging_config = self.data_dir / "log.yaml"
         log_settings = dict(_WARNINGS_ONLY_LOGGING)
         log_settings["handlers"] = {

@@ -183,3 +183,27 @@ async def test_too_large_streamed_upload_is_refused_before_the_end(http, make_us
 def server_settings() -> dict[str, str]:
     # Small enough to cross cheaply in the size tests.
     return {"VECHE_MAX_UPLOAD_SIZE": "1M"}
+
+
+async def test_interrupted_upload_leaves_nothing_behind(make_user, homeserver, base_url):
+    alice = await make_user("alice")
+    host, port = homeserver.bound["client"]
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        (
+            f"POST {MEDIA}/upload HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {alice.access_token}\r\nContent-Length: 100000\r\n\r\n"
+        ).encode()
+        + b"partial" * 100
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await writer.wait_closed()
+    media_root = homeserver.config.data_dir / "media"
+    for _ in range(50):
+        if not list((media_root / "tmp").iterdir()):
+            break
+        await asyncio.sleep(0.05)
+    assert list((media_root / "tmp").iterdir()) == []
+    assert [p for p in (media_root / "content").rglob("*") if p.is_file()] == []

@@ -81,11 +81,15 @@ async def test_cannot_overwrite(http, make_user):
         assert await response.read() == b"first"
 
 
-async def test_concurrent_uploads_to_one_id_let_exactly_one_win(http, make_user):
+async def test_concurrent_uploads_to_one_id_let_exactly_one_win(http, make_user, homeserver):
     alice = await make_user("alice")
     media_id = await create(http, alice)
     results = await asyncio.gather(*(put(http, alice, media_id, bytes([i]) * 1000) for i in range(4)))
     assert sorted(status for status, _ in results) == [200, 409, 409, 409]
+    # The losers' bytes are not left on disk.
+    media_root = homeserver.config.data_dir / "media"
+    assert len([p for p in (media_root / "content").rglob("*") if p.is_file()]) == 1
+    assert list((media_root / "tmp").iterdir()) == []
 
 
 async def test_other_users_and_unknown_ids(http, make_user):

@@ -7,12 +7,14 @@ reading; the app's JSON body limit does not apply to these handlers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from veche.api.http import json_response
+from veche.errors import MatrixError
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -25,8 +27,13 @@ _READ_CHUNK = 256 * 1024
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     media = hs.media.repository
 
-    def body(request: web.Request) -> AsyncIterable[bytes]:
-        return request.content.iter_chunked(_READ_CHUNK)
+    async def body(request: web.Request) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in request.content.iter_chunked(_READ_CHUNK):
+                yield chunk
+        except (ConnectionResetError, HttpProcessingError):
+            # The client went away or sent less than it announced; nobody hears this answer.
+            raise MatrixError(400, "M_UNKNOWN", "The upload was interrupted") from None
 
     def declared_type(request: web.Request) -> str | None:
         return request.headers.get("Content-Type")

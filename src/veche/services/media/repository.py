@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterable, Hashable
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +129,12 @@ class MediaRepository:
         self._check_length(content_length)
         media_id = secrets.token_urlsafe(18)
         spooled = await self.files.spool(body, self.max_upload_size)
-        content = await self._describe(spooled, content_type, filename)
-        async with self._content_locks.hold(content.sha256):
-            await self.files.keep(spooled)
+
+        async def record(content: StoredContent) -> bool:
             await self.store.add_uploaded(self.server_name, media_id, user_id, content, now_ms())
+            return True
+
+        content = await self._keep(spooled, content_type, filename, record)
         self._pregenerate_thumbnails(content)
         return mxc_uri(self.server_name, media_id), content
 
@@ -164,14 +166,11 @@ class MediaRepository:
         record = await self._pending_target(user_id, server_name, media_id)
         self._check_length(content_length)
         spooled = await self.files.spool(body, self.max_upload_size)
-        content = await self._describe(spooled, content_type, filename)
-        async with self._content_locks.hold(content.sha256):
-            await self.files.keep(spooled)
-            completed = await self.store.complete_pending(record.origin, media_id, content, now_ms())
-            if not completed:
-                if not await self.store.is_content_used(content.sha256):
-                    await self.files.remove(content.sha256)
-                raise _cannot_overwrite()
+
+        async def complete(content: StoredContent) -> bool:
+            return await self.store.complete_pending(record.origin, media_id, content, now_ms())
+
+        content = await self._keep(spooled, content_type, filename, complete)
         self._uploaded.signal((record.origin, media_id))
         self._pregenerate_thumbnails(content)
 
@@ -190,6 +189,37 @@ class MediaRepository:
     def _check_length(self, content_length: int | None) -> None:
         if content_length is not None and content_length > self.max_upload_size:
             raise too_large(self.max_upload_size)
+
+    async def _keep(
+        self,
+        spooled: SpooledUpload,
+        content_type: str | None,
+        filename: str | None,
+        record: Callable[[StoredContent], Awaitable[bool]],
+    ) -> StoredContent:
+        """Names the spooled file by its hash and records it with `record`, which returns
+        False when a concurrent upload to the same ID won (409). Whatever fails, no
+        temporary file and no file without a row is left behind."""
+        kept = False
+        try:
+            content = await self._describe(spooled, content_type, filename)
+            async with self._content_locks.hold(content.sha256):
+                await self.files.keep(spooled)
+                kept = True
+                if await record(content):
+                    return content
+                raise _cannot_overwrite()
+        except BaseException:
+            if kept:
+                await self._remove_if_unused(spooled.sha256)
+            else:
+                await self.files.discard(spooled)
+            raise
+
+    async def _remove_if_unused(self, sha256: str) -> None:
+        async with self._content_locks.hold(sha256):
+            if not await self.store.is_content_used(sha256):
+                await self.files.remove(sha256)
 
     async def _describe(
         self, spooled: SpooledUpload, content_type: str | None, filename: str | None
@@ -335,9 +365,7 @@ class MediaRepository:
         """Deletes one item, and its file and thumbnails when no other item shares them."""
         existed, orphaned = await self.store.delete(server_name, media_id)
         if orphaned is not None:
-            async with self._content_locks.hold(orphaned):
-                if not await self.store.is_content_used(orphaned):
-                    await self.files.remove(orphaned)
+            await self._remove_if_unused(orphaned)
         return existed
 
 

@@ -52,9 +52,14 @@ class Link:
         assert task is not None
         self._connections.add(task)
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
-        except OSError:
+            await self._forward(reader, writer)
+        finally:
             self._connections.discard(task)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
+        except (OSError, asyncio.CancelledError):
             writer.transport.abort()
             return
         try:
@@ -64,7 +69,6 @@ class Link:
             writer.transport.abort()
             up_writer.transport.abort()
         finally:
-            self._connections.discard(task)
             for side in (writer, up_writer):
                 side.close()
 

@@ -58,13 +58,13 @@ def server_settings() -> dict[str, str]:
 
 @pytest.fixture
 async def homeserver(
-    database_target: str, tmp_path: Path, server_settings: dict[str, str]
+    migrated_database_target: str, tmp_path: Path, server_settings: dict[str, str]
 ) -> AsyncIterator[HomeServer]:
     environ = {
         "VECHE_SERVER_NAME": SERVER_NAME,
         "VECHE_LISTEN": "127.0.0.1:0",
         "VECHE_DATA_DIR": str(tmp_path / "data"),
-        "VECHE_DATABASE": database_target,
+        "VECHE_DATABASE": migrated_database_target,
         "VECHE_RATE_LIMITS": "off",
         **server_settings,
     }

@@ -10,8 +10,8 @@ from tests.api.conftest import base_url, homeserver  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def database_target(tmp_path) -> str:
-    return str(tmp_path / "veche.db")
+def database_engine() -> str:
+    return "sqlite"
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ async def _make_table(db: Database) -> None:
         )
 
 
-async def test_engine_name(database: Database, database_target: str) -> None:
-    expected = "postgres" if database_target.startswith("postgresql://") else "sqlite"
-    assert database.engine == expected
+async def test_engine_name(database: Database, database_engine: str) -> None:
+    assert database.engine == database_engine
 
 
 async def test_write_and_read_back(database: Database) -> None:

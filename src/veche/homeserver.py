@@ -33,6 +33,10 @@ from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
+from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
+from veche.services.federation.remote_keys import FederatedKeys
+from veche.services.federation.remote_profiles import FederatedProfiles
+from veche.services.federation.space_summaries import SpaceSummaries
 from veche.services.federation.tls import TlsSetupError, server_ssl_context
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
@@ -159,6 +163,7 @@ class HomeServer:
             sender=self.sender,
             rooms=event_stores.rooms,
             events=event_stores.events,
+            remote=FederatedProfiles(self.federation.client),
         )
         self.registration.on_registered.append(self.profiles.set_initial_profile)
         self.auth_service.on_account_deactivated.append(
@@ -170,6 +175,7 @@ class HomeServer:
             )
         )
         self.space_hierarchy = SpaceHierarchy(event_stores)
+        self.space_summaries = SpaceSummaries(event_stores, self.federation.acl)
         self.aliases = AliasStore(db)
         self.directory = DirectoryStore(db)
         self.room_creator = RoomCreator(
@@ -186,6 +192,7 @@ class HomeServer:
             stores=event_stores,
             aliases=self.aliases,
             accounts=accounts,
+            remote=FederatedAliasResolver(self.federation.client),
         )
         self.membership = RoomMembership(
             server_name=config.server_name,
@@ -197,7 +204,11 @@ class HomeServer:
             ratelimiter=self.ratelimiter,
         )
         self.public_rooms = PublicRoomDirectory(
-            server_name=config.server_name, directory=self.directory, stores=event_stores, accounts=accounts
+            server_name=config.server_name,
+            directory=self.directory,
+            stores=event_stores,
+            accounts=accounts,
+            remote=FederatedRoomDirectory(self.federation.client),
         )
         self.room_upgrader = RoomUpgrader(
             sender=self.sender,
@@ -254,6 +265,7 @@ class HomeServer:
             notifier=self.notifier,
             devices=self.devices,
             uia=self.uia,
+            remote_keys=FederatedKeys(self.federation.client),
         )
         self.push_rules = PushRuleService(PushRuleStore(db), self.user_data.account_data)
         self.registration.on_registered.append(self.push_rules.publish)

@@ -47,6 +47,11 @@ from veche.api.client import (
     versions,
 )
 from veche.api import keys as server_keys
+from veche.api.federation import hierarchy as federation_hierarchy
+from veche.api.federation import public_rooms as federation_public_rooms
+from veche.api.federation import query as federation_query
+from veche.api.federation import user_devices as federation_user_devices
+from veche.api.federation import user_keys as federation_user_keys
 from veche.api.federation import version as federation_version
 from veche.api.federation import wellknown as server_wellknown
 from veche.api.media import federation as media_federation
@@ -98,6 +103,11 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
     "federation": (
         federation_version.routes,
         server_keys.routes,
+        federation_query.routes,
+        federation_public_rooms.routes,
+        federation_hierarchy.routes,
+        federation_user_devices.routes,
+        federation_user_keys.routes,
         media_federation.routes,
     ),
 }

@@ -112,6 +112,21 @@ def may_see_in_hierarchy(
     return False
 
 
+def may_server_see_in_hierarchy(room_version: RoomVersion, state: StateMap, server_is_in_room: bool) -> bool:
+    """Federation space_hierarchy.yaml: a room is shown to a server that could peek or join
+    it. Whether one of its users meets a restricted room's conditions is for that server
+    to judge, from the summary's allowed_room_ids."""
+    if server_is_in_room or is_world_readable(state):
+        return True
+    rule = join_rule(state)
+    return (
+        rule == "public"
+        or (rule == "knock" and room_version.knock_join_rule)
+        or (rule == "restricted" and room_version.restricted_join_rule)
+        or (rule == "knock_restricted" and room_version.knock_restricted_join_rule)
+    )
+
+
 def room_summary(
     room_id: str, room_version: RoomVersion, state: StateMap, num_joined_members: int
 ) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from veche.errors import MatrixError, bad_json, forbidden, missing_param, not_found
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
@@ -47,6 +47,12 @@ _JOIN_AUTHORISER = "join_authorised_via_users_server"
 ProfileHook = Callable[[str, dict[str, str]], Awaitable[None]]
 
 
+class RemoteProfiles(Protocol):
+    async def lookup(self, user_id: str) -> dict[str, Any]:
+        """The profile of a user of another server, from that server."""
+        ...
+
+
 class ProfileService:
     def __init__(
         self,
@@ -58,8 +64,10 @@ class ProfileService:
         sender: EventSender,
         rooms: RoomStore,
         events: EventStore,
+        remote: RemoteProfiles | None = None,
     ) -> None:
         self._server_name = server_name
+        self._remote = remote
         self._accounts = accounts
         self._store = store
         self._directory = directory
@@ -76,7 +84,13 @@ class ProfileService:
         return member_event_fields(await self._store.get(user_id))
 
     async def lookup(self, user_id: str) -> dict[str, Any]:
-        """GET /profile/{userId}: every field, 404 for users this server does not have."""
+        """GET /profile/{userId}: every field; a remote user's as their server gives it."""
+        if self._remote is not None and _server_of(user_id) != self._server_name:
+            return await self._remote.lookup(user_id)
+        return await self.lookup_local(user_id)
+
+    async def lookup_local(self, user_id: str) -> dict[str, Any]:
+        """Every field of a user of this server; 404 for anyone else."""
         await self._require_account(user_id)
         return await self._store.get(user_id)
 
@@ -170,12 +184,7 @@ class ProfileService:
             logger.warning("Could not update %s's member event in %s: %s", user_id, room_id, e)
 
     async def _require_account(self, user_id: str) -> None:
-        try:
-            server_name = parse_user_id(user_id).server_name
-        except InvalidIdentifier as e:
-            raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
-        if server_name != self._server_name:
-            # Remote profiles need a federation query, which this server does not make yet.
+        if _server_of(user_id) != self._server_name:
             raise not_found(f"No profile known for {user_id}")
         account = await self._accounts.get_account(user_id)
         if account is None or account.deactivated:
@@ -206,6 +215,13 @@ class DeactivationCleanup:
             await self._sender.send(room_id, user_id, EventDraft("m.room.member", {"membership": "leave"}, user_id))
         except MatrixError as e:
             logger.warning("Deactivated %s could not leave %s: %s", user_id, room_id, e)
+
+
+def _server_of(user_id: str) -> str:
+    try:
+        return parse_user_id(user_id).server_name
+    except InvalidIdentifier as e:
+        raise MatrixError(400, "M_INVALID_PARAM", str(e)) from None
 
 
 async def run_bounded(tasks: Iterable[Awaitable[None]], limit: int = PROPAGATION_CONCURRENCY) -> None:

@@ -49,6 +49,13 @@ class DeviceListStore:
         self._changes.record(user_id, position)
         return position
 
+    async def latest_change(self, user_id: str) -> int:
+        """The position of the user's last change, 0 if there was none."""
+        row = await self._db.fetchone(
+            "SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = ?", user_id
+        )
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
     async def changed_users(self, since: int, to: int) -> set[str]:
         """Users whose keys changed at a position in (since, to]."""
         if since >= to:

@@ -49,7 +49,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def post_public_rooms(request: web.Request) -> web.Response:
         await hs.auth.require(request, allow_guest=True)
         body = await read_optional_json_body(request)
-        return json_response(await directory.public_rooms(_query(body), request.query.get("server")))
+        return json_response(await directory.public_rooms(public_rooms_query(body), request.query.get("server")))
 
     return [
         web.get(V3 + "/directory/list/room/{roomId}", get_visibility),
@@ -59,7 +59,8 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     ]
 
 
-def _query(body: dict[str, Any]) -> PublicRoomsQuery:
+def public_rooms_query(body: dict[str, Any]) -> PublicRoomsQuery:
+    """The POST /publicRooms body (client and federation alike) as a query."""
     limit = body.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
         raise bad_json("limit must be an integer")

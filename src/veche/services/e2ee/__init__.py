@@ -9,7 +9,7 @@ from veche.services.devices import DeviceService
 from veche.services.e2ee.cross_signing import CrossSigning
 from veche.services.e2ee.device_lists import DeviceLists
 from veche.services.e2ee.key_backup import KeyBackups
-from veche.services.e2ee.keys import E2eKeys
+from veche.services.e2ee.keys import E2eKeys, RemoteKeys
 from veche.services.e2ee.to_device import ToDeviceMessaging
 from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
@@ -56,9 +56,10 @@ class E2eeServices:
         notifier: Notifier,
         devices: DeviceService,
         uia: UserInteractiveAuth,
+        remote_keys: RemoteKeys | None = None,
     ) -> None:
         self.device_lists = DeviceLists(stores.device_lists, rooms, members, notifier)
-        self.keys = E2eKeys(server_name, stores.keys, accounts, self.device_lists)
+        self.keys = E2eKeys(server_name, stores.keys, accounts, self.device_lists, remote_keys)
         self.cross_signing = CrossSigning(stores.keys, accounts, self.device_lists, uia)
         self.to_device = ToDeviceMessaging(server_name, stores.to_device, accounts, notifier)
         self.key_backups = KeyBackups(stores.key_backup)

@@ -37,6 +37,10 @@ class DeviceLists:
             Stream.DEVICE_LISTS, position, audience, visible_upto=self._store.current_position
         )
 
+    async def latest_position(self, user_id: str) -> int:
+        """Where the user's device list stands: the stream_id of user_devices.yaml."""
+        return await self._store.latest_change(user_id)
+
     async def changes(self, user_id: str, since: StreamToken, to: StreamToken) -> tuple[list[str], list[str]]:
         """(changed, left) between two tokens, as /sync's device_lists and /keys/changes give them."""
         changed: set[str] = set()

@@ -1,13 +1,13 @@
-"""Device keys, one-time and fallback keys: upload, query and claim (keys.yaml).
+"""Device keys, one-time and fallback keys: upload, query and claim (keys.yaml), and the
+same for other servers (server-server user_keys.yaml, user_devices.yaml).
 
-Only local users' keys are served. Keys of users on other servers need federation, which
-this server does not speak yet: their servers are reported in `failures`, as the spec
-does for servers that cannot be reached.
+Keys of users on other servers are asked of their servers through `RemoteKeys`; servers
+that do not answer (or all of them, without federation) are reported in `failures`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -28,16 +28,34 @@ from veche.storage.e2e_keys import E2eKeyStore, KeyJson, OneTimeKey, StoredSigna
 # zero; the algorithm they use is always listed, as Synapse does.
 ALWAYS_COUNTED = "signed_curve25519"
 UNREACHABLE = {"status": 503, "message": "Federation is not available on this server"}
+# keys.yaml `timeout`: "10 seconds is the recommended default".
+DEFAULT_REMOTE_TIMEOUT_MS = 10_000
+
+
+class RemoteKeys(Protocol):
+    async def query(self, device_keys: dict[str, list[str]], timeout_ms: int) -> dict[str, Any]:
+        """Other servers' users' keys: device_keys, master_keys, self_signing_keys, failures."""
+        ...
+
+    async def claim(self, one_time_keys: dict[str, dict[str, str]], timeout_ms: int) -> dict[str, Any]:
+        """Other servers' users' one-time keys: one_time_keys, failures."""
+        ...
 
 
 class E2eKeys:
     def __init__(
-        self, server_name: str, store: E2eKeyStore, accounts: AccountStore, device_lists: DeviceLists
+        self,
+        server_name: str,
+        store: E2eKeyStore,
+        accounts: AccountStore,
+        device_lists: DeviceLists,
+        remote: RemoteKeys | None = None,
     ) -> None:
         self._server_name = server_name
         self._store = store
         self._accounts = accounts
         self._device_lists = device_lists
+        self._remote = remote
 
     # Upload
 
@@ -92,17 +110,34 @@ class E2eKeys:
         wanted = body.get("device_keys")
         if not isinstance(wanted, dict):
             raise invalid_param("device_keys must be an object of user IDs to device ID lists")
-        _check_timeout(body)
+        timeout_ms = _timeout_ms(body)
         local: dict[str, list[str]] = {}
-        failures: dict[str, Any] = {}
+        remote: dict[str, list[str]] = {}
         for user_id, device_ids in wanted.items():
             if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
                 raise invalid_param(f"device_keys.{user_id} must be a list of device IDs")
-            server = self._server_of(user_id)
-            if server == self._server_name:
+            if self._server_of(user_id) == self._server_name:
                 local[user_id] = device_ids
             else:
-                failures[server] = UNREACHABLE
+                remote[user_id] = device_ids
+        result = await self._query_local(local, requester_id)
+        if self._remote is None:
+            result["failures"] = {self._server_of(u): UNREACHABLE for u in remote}
+        elif remote:
+            fetched = await self._remote.query(remote, timeout_ms)
+            for section in ("device_keys", "master_keys", "self_signing_keys", "failures"):
+                result[section].update(fetched.get(section, {}))
+        return result
+
+    async def query_for_server(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        """POST /user/keys/query from another server: this server's users only, and of
+        the signatures only those each user made of their own keys."""
+        local = {u: d for u, d in wanted.items() if self._server_of(u) == self._server_name}
+        result = await self._query_local(local, None)
+        del result["failures"]
+        return result
+
+    async def _query_local(self, local: dict[str, list[str]], requester_id: str | None) -> dict[str, Any]:
         stored = await self._store.get_users_device_keys(local)
         cross_signing = await self._store.get_cross_signing_keys(local)
         signatures = await self._store.get_signatures(local)
@@ -111,17 +146,10 @@ class E2eKeys:
             devices = stored.get(user_id, {})
             if device_ids:
                 devices = {d: k for d, k in devices.items() if d in device_ids}
-            names = {d.device_id: d.display_name for d in await self._accounts.list_devices(user_id)}
-            device_keys[user_id] = {}
-            for device_id, keys in devices.items():
-                if device_id not in names:
-                    continue
-                if names[device_id] is not None:
-                    keys.setdefault("unsigned", {})["device_display_name"] = names[device_id]
-                device_keys[user_id][device_id] = keys
+            device_keys[user_id] = await self._with_display_names(user_id, devices)
         result: dict[str, Any] = {
             "device_keys": device_keys,
-            "failures": failures,
+            "failures": {},
             "master_keys": {},
             "self_signing_keys": {},
         }
@@ -136,21 +164,71 @@ class E2eKeys:
         _merge_signatures(result, signatures, requester_id)
         return result
 
+    async def _with_display_names(self, user_id: str, devices: dict[str, KeyJson]) -> dict[str, KeyJson]:
+        """The keys of devices that still exist, with their display names as `unsigned`."""
+        names = {d.device_id: d.display_name for d in await self._accounts.list_devices(user_id)}
+        kept: dict[str, KeyJson] = {}
+        for device_id, keys in devices.items():
+            if device_id not in names:
+                continue
+            if names[device_id] is not None:
+                keys.setdefault("unsigned", {})["device_display_name"] = names[device_id]
+            kept[device_id] = keys
+        return kept
+
+    async def user_devices(self, user_id: str) -> dict[str, Any]:
+        """GET /user/devices/{userId} (user_devices.yaml) for a user of this server: the
+        devices that have keys, the cross-signing keys, and the device-list position that
+        m.device_list_update EDUs continue from."""
+        local = {user_id: []}
+        queried = await self._query_local(local, None)
+        devices = []
+        for device_id, keys in queried["device_keys"].get(user_id, {}).items():
+            device: dict[str, Any] = {"device_id": device_id, "keys": keys}
+            name = keys.get("unsigned", {}).get("device_display_name")
+            if name is not None:
+                device["device_display_name"] = name
+            devices.append(device)
+        response: dict[str, Any] = {
+            "user_id": user_id,
+            "stream_id": await self._device_lists.latest_position(user_id),
+            "devices": devices,
+        }
+        for section, field in (("master_keys", "master_key"), ("self_signing_keys", "self_signing_key")):
+            if user_id in queried[section]:
+                response[field] = queried[section][user_id]
+        return response
+
     # Claim
 
     async def claim(self, body: dict[str, Any]) -> dict[str, Any]:
         wanted = body.get("one_time_keys")
         if not isinstance(wanted, dict):
             raise invalid_param("one_time_keys must be an object of user IDs to devices to algorithms")
-        _check_timeout(body)
-        claimed: dict[str, dict[str, dict[str, Any]]] = {}
-        failures: dict[str, Any] = {}
+        timeout_ms = _timeout_ms(body)
+        local: dict[str, dict[str, str]] = {}
+        remote: dict[str, dict[str, str]] = {}
         for user_id, devices in wanted.items():
             if not isinstance(devices, dict) or not all(isinstance(a, str) for a in devices.values()):
                 raise invalid_param(f"one_time_keys.{user_id} must map device IDs to algorithms")
-            server = self._server_of(user_id)
-            if server != self._server_name:
-                failures[server] = UNREACHABLE
+            if self._server_of(user_id) == self._server_name:
+                local[user_id] = devices
+            else:
+                remote[user_id] = devices
+        claimed = await self.claim_local(local)
+        if self._remote is None:
+            return {"one_time_keys": claimed, "failures": {self._server_of(u): UNREACHABLE for u in remote}}
+        if not remote:
+            return {"one_time_keys": claimed, "failures": {}}
+        fetched = await self._remote.claim(remote, timeout_ms)
+        claimed.update(fetched.get("one_time_keys", {}))
+        return {"one_time_keys": claimed, "failures": fetched.get("failures", {})}
+
+    async def claim_local(self, wanted: dict[str, dict[str, str]]) -> dict[str, dict[str, dict[str, Any]]]:
+        """One key per (user, device, algorithm) of this server's users; others are skipped."""
+        claimed: dict[str, dict[str, dict[str, Any]]] = {}
+        for user_id, devices in wanted.items():
+            if self._server_of(user_id) != self._server_name:
                 continue
             for device_id, algorithm in devices.items():
                 key = await self._store.claim_one_time_key(user_id, device_id, algorithm)
@@ -159,7 +237,7 @@ class E2eKeys:
                 if key is not None:
                     key_id, key_json = key
                     claimed.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": key_json}
-        return {"one_time_keys": claimed, "failures": failures}
+        return claimed
 
     # Devices going away
 
@@ -191,13 +269,16 @@ def _parse_keys(value: Any, field: str) -> list[OneTimeKey]:
     return [OneTimeKey(algorithm, key_id, orjson.dumps(key).decode()) for algorithm, key_id, key in parsed]
 
 
-def _check_timeout(body: dict[str, Any]) -> None:
-    timeout = body.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)):
+def _timeout_ms(body: dict[str, Any]) -> int:
+    timeout = body.get("timeout", DEFAULT_REMOTE_TIMEOUT_MS)
+    if not isinstance(timeout, int) or isinstance(timeout, bool):
         raise invalid_param("timeout must be an integer")
+    return max(0, timeout)
 
 
-def _merge_signatures(result: dict[str, Any], signatures: list[StoredSignature], requester_id: str) -> None:
+def _merge_signatures(
+    result: dict[str, Any], signatures: list[StoredSignature], requester_id: str | None
+) -> None:
     """Adds uploaded signatures to the keys they sign, each only where the requester may
     see it: a signature by another user's user-signing key is that user's alone."""
     for sig in signatures:

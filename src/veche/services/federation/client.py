@@ -2,6 +2,7 @@
 
     body = await client.get_json("example.org", federation_path("/_matrix/federation/v1/event/{}", event_id))
     await client.put_json(destination, path, {"pdus": [...], "edus": [...]})
+    async with client.get_stream(destination, path) as response: ...  # non-JSON bodies (media)
 
 Each request resolves the destination through discovery (cached there), connects to the
 resolved IP and port with the Host header and TLS name discovery chose, and carries an
@@ -24,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -158,6 +160,30 @@ class FederationClient:
         max_response_size: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> Any:
         """Send a signed request and return the parsed JSON of a 2xx answer."""
+        async with self._exchange(method, destination, path, query, body, timeout) as response:
+            return await _read_response(destination, response, max_response_size)
+
+    @asynccontextmanager
+    async def get_stream(
+        self, destination: str, path: str, query: Query | None = None, *, timeout: float | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A signed GET whose 2xx answer is handed over unread, for bodies that are not
+        JSON (media); an error status raises FederationHttpError as `request` does."""
+        async with self._exchange("GET", destination, path, query, None, timeout) as response:
+            if response.status >= 300:
+                await _read_response(destination, response, DEFAULT_MAX_RESPONSE_BYTES)
+            yield response
+
+    @asynccontextmanager
+    async def _exchange(
+        self,
+        method: str,
+        destination: str,
+        path: str,
+        query: Query | None,
+        body: Any,
+        timeout: float | None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         if not path.startswith("/_matrix/"):
             raise ValueError(f"federation paths start with /_matrix/, got {path!r}")
         query_string = encode_query(query)
@@ -184,8 +210,9 @@ class FederationClient:
         failures: list[str] = []
         for ip, port in server.addresses:
             url = URL(f"https://{format_host_port(ip, port)}{target}", encoded=True)
+            via = f"{method} {path} via {format_host_port(ip, port)}"
             try:
-                async with self._client().request(
+                response = await self._client().request(
                     method,
                     url,
                     data=data,
@@ -193,16 +220,19 @@ class FederationClient:
                     server_hostname=server.tls_hostname,
                     timeout=client_timeout,
                     allow_redirects=False,
-                ) as response:
-                    return await _read_response(destination, response, max_response_size)
+                )
             except aiohttp.ClientConnectorError as e:
                 # Nothing was sent, so even a PUT may go to the next address.
                 failures.append(f"{format_host_port(ip, port)}: {e.os_error or e}")
                 continue
             except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError, OSError) as e:
-                raise DestinationUnreachable(
-                    destination, f"{method} {path} via {format_host_port(ip, port)}: {e!r}"
-                ) from None
+                raise DestinationUnreachable(destination, f"{via}: {e!r}") from None
+            try:
+                async with response:
+                    yield response
+            except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError) as e:
+                raise DestinationUnreachable(destination, f"{via}: {e!r}") from None
+            return
         raise DestinationUnreachable(destination, "cannot connect: " + "; ".join(failures))
 
     def _client(self) -> aiohttp.ClientSession:

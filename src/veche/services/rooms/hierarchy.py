@@ -36,7 +36,7 @@ MAX_DEPTH = 20
 SESSION_TTL_SECONDS = 5 * 60
 MAX_SESSIONS = 10_000
 
-_SUMMARY_TYPES = (
+SUMMARY_TYPES = (
     "m.room.create",
     "m.room.join_rules",
     "m.room.history_visibility",
@@ -156,7 +156,7 @@ class SpaceHierarchy:
         return chunk
 
     async def _summary_state(self, room_id: str) -> StateMap:
-        return await self._events.get_current_state(room_id, _SUMMARY_TYPES)
+        return await self._events.get_current_state(room_id, SUMMARY_TYPES)
 
     async def _membership(self, room_id: str, user_id: str) -> str | None:
         event = await self._events.get_current_state_event(room_id, "m.room.member", user_id)

@@ -35,6 +35,7 @@ from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
 from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
 from veche.services.federation.remote_keys import FederatedKeys
+from veche.services.federation.remote_media import FederatedMedia
 from veche.services.federation.remote_profiles import FederatedProfiles
 from veche.services.federation.space_summaries import SpaceSummaries
 from veche.services.federation.tls import TlsSetupError, server_ssl_context
@@ -308,7 +309,10 @@ class HomeServer:
         self.sync.add_section_filler(NotificationSections(self.notification_counts))
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()
-        self.media = MediaServices(config, db)
+        self.remote_media = FederatedMedia(
+            self.federation.client, allow_private=config.federation_allow_private_addresses
+        )
+        self.media = MediaServices(config, db, self.remote_media)
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}
@@ -380,6 +384,7 @@ class HomeServer:
         await self.federation.stop()
         await self.user_data.stop()
         await self.media.stop()
+        await self.remote_media.close()
         await self.pushers.stop()
         await self.search.stop()
         await self.db.close()

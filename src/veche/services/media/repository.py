@@ -4,6 +4,9 @@ Uploads are streamed to disk and named by content hash (`files.ContentFiles`); t
 metadata is a row in `MediaStore`. Thumbnails of images are rendered off the event loop
 (`thumbnails.Thumbnailer`): the sizes the spec recommends right after an upload, others
 when first asked for; all are kept on disk next to the content they were made from.
+
+Other servers' media is fetched once through `RemoteMediaSource` (federation) and then
+cached like an upload, under its origin's name; its thumbnails are made here.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from veche.errors import MatrixError, forbidden, not_found
 from veche.protocol.media import (
@@ -58,6 +63,23 @@ class MediaFile:
     filename: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteContent:
+    """Another server's media as it arrives: its declared type and name, and the bytes."""
+
+    content_type: str | None
+    filename: str | None
+    chunks: AsyncIterable[bytes]
+
+
+class RemoteMediaSource(Protocol):
+    def download(
+        self, server_name: str, media_id: str, timeout_ms: int | None
+    ) -> AbstractAsyncContextManager[RemoteContent]:
+        """The media from its origin server; MatrixError if it cannot be had."""
+        ...
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -72,8 +94,11 @@ class MediaRepository:
         thumbnailer: Thumbnailer,
         max_upload_size: int,
         freeze_legacy: bool,
+        remote: RemoteMediaSource | None = None,
     ) -> None:
         self.server_name = server_name
+        self._remote = remote
+        self._remote_locks = KeyedLock()
         self.store = store
         self.files = files
         self.max_upload_size = max_upload_size
@@ -287,7 +312,11 @@ class MediaRepository:
             raise not_found("Unknown media")
         record = await self.store.get(server_name, media_id)
         if record is None and server_name != self.server_name:
-            raise not_found("Remote media is not available on this server")
+            # content_repo.md: remote media cached after the freeze counts as new, so the
+            # frozen endpoints never fetch it.
+            if self._remote is None or (legacy and self._frozen_ts is not None):
+                raise not_found("Remote media is not available on this server")
+            record = await self._fetch_remote(self._remote, server_name, media_id, timeout_ms)
         if record is not None and legacy and self._frozen_ts is not None:
             # content_repo.md: media created during or after the freeze is only served
             # through the authenticated endpoints.
@@ -309,6 +338,32 @@ class MediaRepository:
         if now - record.last_access_ts >= ACCESS_RESOLUTION_MS:
             await self.store.touch(record.origin, record.media_id, now)
         return record
+
+    async def _fetch_remote(
+        self, remote: RemoteMediaSource, server_name: str, media_id: str, timeout_ms: int | None
+    ) -> MediaRecord:
+        """Downloads another server's media into the cache, once however many ask at a time."""
+        async with self._remote_locks.hold((server_name, media_id)):
+            record = await self.store.get(server_name, media_id)
+            if record is not None:
+                return record
+            async with remote.download(server_name, media_id, timeout_ms) as content:
+                try:
+                    spooled = await self.files.spool(content.chunks, self.max_upload_size)
+                except MatrixError as e:
+                    if e.errcode == "M_TOO_LARGE":
+                        raise MatrixError(502, "M_TOO_LARGE", "Remote content is too large") from None
+                    raise
+
+            async def add(stored: StoredContent) -> bool:
+                await self.store.add_uploaded(server_name, media_id, None, stored, now_ms())
+                return True
+
+            await self._keep(spooled, content.content_type, _safe_filename(content.filename), add)
+            record = await self.store.get(server_name, media_id)
+            if record is None:
+                raise not_found("Unknown media")
+            return record
 
     # Thumbnails
 
@@ -408,6 +463,13 @@ def _check_filename(filename: str | None) -> None:
         raise MatrixError(
             400, "M_INVALID_PARAM", f"filename is longer than {MAX_FILENAME_LENGTH} characters"
         )
+
+
+def _safe_filename(filename: str | None) -> str | None:
+    """A remote file name, if it is one an upload could have had."""
+    if not filename or len(filename) > MAX_FILENAME_LENGTH or "\x00" in filename:
+        return None
+    return filename
 
 
 def _thumbnail_name(content_type: str) -> str:

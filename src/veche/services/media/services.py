@@ -5,7 +5,7 @@ from __future__ import annotations
 from veche.config import Config
 from veche.services.media.files import ContentFiles
 from veche.services.media.previews import UrlPreviewer
-from veche.services.media.repository import MediaRepository
+from veche.services.media.repository import MediaRepository, RemoteMediaSource
 from veche.services.media.retention import MediaJanitor
 from veche.services.media.thumbnails import Thumbnailer
 from veche.storage.database import Database
@@ -13,7 +13,7 @@ from veche.storage.media import MediaStore
 
 
 class MediaServices:
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, db: Database, remote: RemoteMediaSource | None = None) -> None:
         self.repository = MediaRepository(
             server_name=config.server_name,
             store=MediaStore(db),
@@ -21,6 +21,7 @@ class MediaServices:
             thumbnailer=Thumbnailer(),
             max_upload_size=config.max_upload_size,
             freeze_legacy=config.freeze_unauthenticated_media,
+            remote=remote,
         )
         # None when URL previews are off (the default).
         self.previews = (

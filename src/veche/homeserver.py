@@ -64,7 +64,7 @@ from veche.services.rooms.upgrade import RoomUpgrader
 from veche.services.rooms.visibility import HistoryVisibility
 from veche.services.search import SearchService
 from veche.services.streams import Stream
-from veche.services.sync.e2ee import E2eeSections
+from veche.services.sync.e2ee import DeviceKeyCounts, E2eeSections
 from veche.services.sync.handler import SyncHandler
 from veche.services.sync.notifications import NotificationSections
 from veche.services.sync.rooms import RoomSync
@@ -306,6 +306,7 @@ class HomeServer:
         )
         self.sync.add_section_filler(UserDataSections(self.user_data))
         self.sync.add_section_filler(E2eeSections(self.e2ee))
+        self.sync.add_device_filler(DeviceKeyCounts(self.e2ee))
         self.sync.add_section_filler(NotificationSections(self.notification_counts))
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()

@@ -63,6 +63,9 @@ async def test_incremental_sync_long_polls_until_a_message(http, make_user):
     # Nothing new since: an immediate, empty answer.
     again = await sync(http, alice, since=body["next_batch"], timeout=0)
     assert not again.get("rooms", {}).get("join")
+    # Required in every response, quiet ones included (end_to_end_encryption.md).
+    assert again["device_unused_fallback_key_types"] == []
+    assert again["device_one_time_keys_count"] == {"signed_curve25519": 0}
 
 
 async def test_limited_timeline_and_state_delta(http, make_user):

@@ -22,11 +22,13 @@ from veche.protocol.e2e_keys import (
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
 from veche.services.e2ee.device_lists import DeviceLists
 from veche.storage.accounts import AccountStore
+from veche.storage.cache import LruCache
 from veche.storage.e2e_keys import E2eKeyStore, KeyJson, OneTimeKey, StoredSignature
 
 # Clients (the Rust crypto SDK among them) read a missing count as "unknown" rather than
 # zero; the algorithm they use is always listed, as Synapse does.
 ALWAYS_COUNTED = "signed_curve25519"
+KEY_SUMMARY_CACHE_SIZE = 10_000
 UNREACHABLE = {"status": 503, "message": "Federation is not available on this server"}
 # keys.yaml `timeout`: "10 seconds is the recommended default".
 DEFAULT_REMOTE_TIMEOUT_MS = 10_000
@@ -56,6 +58,13 @@ class E2eKeys:
         self._accounts = accounts
         self._device_lists = device_lists
         self._remote = remote
+        # Every /sync reports these two per device; they change only on upload, claim and
+        # device deletion, all of which pass through here and drop the entry.
+        self._key_summaries: LruCache[tuple[str, str], tuple[dict[str, int], list[str]]] = LruCache(
+            KEY_SUMMARY_CACHE_SIZE
+        )
+        # Bumped by every change, so a read that raced one does not cache what it read.
+        self._key_generation = 0
 
     # Upload
 
@@ -78,6 +87,7 @@ class E2eKeys:
             await self._store.add_one_time_keys(user_id, device_id, one_time)
         for key in fallback:
             await self._store.set_fallback_key(user_id, device_id, key)
+        self._forget_key_summary(user_id, device_id)
         return await self.one_time_key_counts(user_id, device_id)
 
     async def _upload_device_keys(self, user_id: str, device_id: str, device_keys: Any) -> None:
@@ -97,12 +107,28 @@ class E2eKeys:
         await self._device_lists.keys_changed(user_id)
 
     async def one_time_key_counts(self, user_id: str, device_id: str) -> dict[str, int]:
-        counts = await self._store.count_one_time_keys(user_id, device_id)
-        counts.setdefault(ALWAYS_COUNTED, 0)
-        return counts
+        counts, _ = await self._key_summary(user_id, device_id)
+        return dict(counts)
 
     async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]:
-        return await self._store.unused_fallback_key_types(user_id, device_id)
+        _, fallback_types = await self._key_summary(user_id, device_id)
+        return list(fallback_types)
+
+    async def _key_summary(self, user_id: str, device_id: str) -> tuple[dict[str, int], list[str]]:
+        key = (user_id, device_id)
+        summary = self._key_summaries.get(key)
+        if summary is None:
+            generation = self._key_generation
+            counts = await self._store.count_one_time_keys(user_id, device_id)
+            counts.setdefault(ALWAYS_COUNTED, 0)
+            summary = (counts, await self._store.unused_fallback_key_types(user_id, device_id))
+            if generation == self._key_generation:
+                self._key_summaries.set(key, summary)
+        return summary
+
+    def _forget_key_summary(self, user_id: str, device_id: str) -> None:
+        self._key_generation += 1
+        self._key_summaries.pop((user_id, device_id))
 
     # Query
 
@@ -234,6 +260,7 @@ class E2eKeys:
                 key = await self._store.claim_one_time_key(user_id, device_id, algorithm)
                 if key is None:
                     key = await self._store.claim_fallback_key(user_id, device_id, algorithm)
+                self._forget_key_summary(user_id, device_id)
                 if key is not None:
                     key_id, key_json = key
                     claimed.setdefault(user_id, {})[device_id] = {f"{algorithm}:{key_id}": key_json}
@@ -242,6 +269,8 @@ class E2eKeys:
     # Devices going away
 
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
+        for device_id in device_ids:
+            self._forget_key_summary(user_id, device_id)
         if await self._store.delete_devices(user_id, device_ids):
             await self._device_lists.keys_changed(user_id)
 

@@ -17,6 +17,7 @@ from veche.storage.stores import EventStores
 MAX_TIMEOUT_MS = 300_000
 
 SectionFiller = Callable[[SyncRequest, dict[str, Any]], Awaitable[None]]
+DeviceFiller = Callable[[TokenInfo, dict[str, Any]], Awaitable[None]]
 
 
 class SyncHandler:
@@ -33,6 +34,7 @@ class SyncHandler:
         self._room_sync = room_sync
         self._clock = clock
         self._section_fillers: list[SectionFiller] = []
+        self._device_fillers: list[DeviceFiller] = []
 
     def add_section_filler(self, filler: SectionFiller) -> None:
         """Register a source of extra sync data (account data, receipts, to-device …).
@@ -41,6 +43,14 @@ class SyncHandler:
         under construction, and adds its part; it must only read data up to `now`.
         """
         self._section_fillers.append(filler)
+
+    def add_device_filler(self, filler: DeviceFiller) -> None:
+        """Register fields every response must carry for the requesting device, even one
+        with nothing new (the spec requires e.g. `device_unused_fallback_key_types`).
+
+        They run on every sync, so they must answer from memory in the common case.
+        """
+        self._device_fillers.append(filler)
 
     async def sync(
         self,
@@ -57,8 +67,10 @@ class SyncHandler:
             if timeout_ms > 0:
                 await self._notifier.wait_for_changes(user_id, since, min(timeout_ms, MAX_TIMEOUT_MS) / 1000)
             if self._notifier.knows_changes_since(since) and not self._notifier.has_changes_since(user_id, since):
-                # Nothing concerns this user: answer without touching the database.
-                return {"next_batch": since.serialize()}
+                # Nothing concerns this user: answer without reading any stream.
+                quiet: dict[str, Any] = {"next_batch": since.serialize()}
+                await self._fill_device_fields(requester, quiet)
+                return quiet
         now = self._current_token()
         request = SyncRequest(
             requester=requester,
@@ -79,8 +91,13 @@ class SyncHandler:
         }
         for filler in self._section_fillers:
             await filler(request, response)
+        await self._fill_device_fields(requester, response)
         _drop_empty_rooms(response["rooms"], initial=since is None or full_state)
         return response
+
+    async def _fill_device_fields(self, requester: TokenInfo, response: dict[str, Any]) -> None:
+        for filler in self._device_fillers:
+            await filler(requester, response)
 
     def _current_token(self) -> StreamToken:
         # The events stream is read from the store, which knows what has committed; the

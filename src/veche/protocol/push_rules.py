@@ -681,16 +681,46 @@ def evaluate_bulk(
             if not compiled.per_user:
                 matched, remaining = remaining, []
             else:
-                matched, rest = [], []
-                for user_id in remaining:
-                    name = names.get(user_id)
-                    ok = all(condition_matches(c, facts, user_id, name) for c in compiled.per_user)
-                    (matched if ok else rest).append(user_id)
-                remaining = rest
+                candidates = _user_candidates(compiled.per_user, facts, remaining)
+                matched = [
+                    u
+                    for u in candidates
+                    if all(condition_matches(c, facts, u, names.get(u)) for c in compiled.per_user)
+                ]
+                if matched:
+                    taken = set(matched)
+                    remaining = [u for u in remaining if u not in taken]
             actions = compiled.rule.actions
             for user_id in matched:
                 results[user_id] = actions
     return results
+
+
+def _user_candidates(conditions: tuple[Condition, ...], facts: EventFacts, users: list[str]) -> list[str]:
+    """The users who may pass these per-user conditions: a superset, cheap to compute.
+
+    A condition naming "the user's ID" can only hold for a user whose ID is the property's
+    value (or in its list), so the event is looked at once instead of once per user; a
+    message that mentions nobody then costs nothing per member.
+    """
+    for condition in conditions:
+        if condition.kind not in ("event_match", "event_property_is", "event_property_contains"):
+            continue
+        if condition.kind == "event_match" and condition.path == ("content", "body"):
+            continue
+        found, value = lookup_property(facts.event, condition.path)
+        if condition.kind == "event_property_contains":
+            named = {v for v in value if isinstance(v, str)} if found and isinstance(value, list) else set()
+        else:
+            named = {value} if found and isinstance(value, str) else set()
+        if not named:
+            return []
+        if condition.kind == "event_match":
+            # Case-insensitive; the full check runs on the candidates afterwards.
+            lowered = {v.lower() for v in named}
+            return [u for u in users if u.lower() in lowered]
+        return [u for u in users if u in named]
+    return users
 
 
 def evaluate(

@@ -31,6 +31,7 @@ MAX_LIMIT = 100
 DEFAULT_CONTEXT = 5
 MAX_CONTEXT = 100
 GROUP_KEYS = ("room_id", "sender")
+INDEX_DELAY_SECONDS = 1.0
 # Rooms a user has been in (search.md: "including those that they have left").
 _SEARCHED_MEMBERSHIPS = ("join", "leave", "ban")
 
@@ -59,7 +60,7 @@ class SearchService:
     async def on_event(self, event: Event, stream_ordering: int) -> None:
         """after_persist hook: keep the index warm, and purge what a redaction erased."""
         if event.type in SEARCHED_TYPES and not self._indexing:
-            task = asyncio.ensure_future(self._index.catch_up())
+            task = asyncio.ensure_future(self._index_soon())
             self._indexing.add(task)
             task.add_done_callback(self._indexing.discard)
         if event.type == "m.room.redaction" and event.redacts is not None:
@@ -68,9 +69,16 @@ class SearchService:
                 if target.event_id in await self._serializer.applied_redactions([target]):
                     await self._index.remove([target.event_id])
 
+    async def _index_soon(self) -> None:
+        # A short wait gathers a burst of messages into one index transaction instead of
+        # one each; a search catches up first anyway, so results are never stale.
+        await asyncio.sleep(INDEX_DELAY_SECONDS)
+        await self._index.catch_up()
+
     async def stop(self) -> None:
-        if self._indexing:
-            await asyncio.gather(*list(self._indexing), return_exceptions=True)
+        for task in list(self._indexing):
+            task.cancel()
+        await asyncio.gather(*list(self._indexing), return_exceptions=True)
 
     async def search(self, requester: TokenInfo, body: Any, next_batch: str | None) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("search_categories"), dict):

@@ -35,11 +35,10 @@ def _read_upto(engine: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class PushAction:
-    """The outcome of the push rules for one recipient of one event."""
+class NotifiedUsers:
+    """Recipients of one event whose push rules gave the same actions."""
 
-    user_id: str
-    thread_id: str
+    user_ids: Sequence[str]
     highlight: bool
     actions: Sequence[Any]
 
@@ -71,30 +70,39 @@ class PushActionStore:
         event_id: str,
         stream_ordering: int,
         ts: int,
-        actions: Iterable[PushAction],
-        sender_mark: tuple[str, str] | None,
+        thread_id: str,
+        notified: Iterable[NotifiedUsers],
+        sender_mark: str | None,
     ) -> None:
-        """Record the notifying actions of one event; `sender_mark` is (local sender, thread)."""
-        rows = [
-            (a.user_id, room_id, stream_ordering, event_id, a.thread_id, a.highlight, orjson.dumps(a.actions).decode(), ts)
-            for a in actions
-        ]
-        if not rows and sender_mark is None:
+        """Record who one event notifies; `sender_mark` is its sender if local (read up to it)."""
+        groups = [g for g in notified if g.user_ids]
+        if not groups and sender_mark is None:
             return
+        # One statement per group however many users it holds (a room of thousands).
+        users = "json_each(?)" if self._db.engine == "sqlite" else "unnest(?::text[]) AS u(value)"
         async with self._db.transaction() as txn:
-            await txn.executemany(
-                "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
-                " highlight, actions, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                rows,
-            )
+            for group in groups:
+                await txn.execute(
+                    "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
+                    f" highlight, actions, ts) SELECT value, ?, ?, ?, ?, ?, ?, ? FROM {users}"
+                    " WHERE TRUE ON CONFLICT DO NOTHING",
+                    room_id,
+                    stream_ordering,
+                    event_id,
+                    thread_id,
+                    group.highlight,
+                    orjson.dumps(group.actions).decode(),
+                    ts,
+                    list(group.user_ids),
+                )
             if sender_mark is not None:
                 await txn.execute(
                     "INSERT INTO push_sent_marks (room_id, user_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
                     " WHERE push_sent_marks.stream_ordering < excluded.stream_ordering",
                     room_id,
-                    sender_mark[0],
-                    sender_mark[1],
+                    sender_mark,
+                    thread_id,
                     stream_ordering,
                 )
 

@@ -23,7 +23,7 @@ from veche.services.push.pushers import PusherService
 from veche.services.push.rules import PushRuleService
 from veche.services.rooms.members import LocalMembers
 from veche.storage.events import EventStore
-from veche.storage.push_actions import MAIN_THREAD, PushAction, PushActionStore
+from veche.storage.push_actions import MAIN_THREAD, NotifiedUsers, PushActionStore
 from veche.storage.rooms import RoomStore
 
 logger = logging.getLogger(__name__)
@@ -80,13 +80,18 @@ class PushEvaluator:
             facts = await self._facts(event)
             results = {u: a for u, a in evaluate_bulk(facts, rulesets, names).items() if is_notify(a)}
         thread_id = await self._thread_of(event) if results or sender_is_local else MAIN_THREAD
+        # Users matched by the same rule share its actions tuple: one group per rule.
+        groups: dict[int, tuple[Any, list[str]]] = {}
+        for user_id, actions in results.items():
+            groups.setdefault(id(actions), (actions, []))[1].append(user_id)
         await self._actions.add(
             room_id,
             event.event_id,
             stream_ordering,
             event.origin_server_ts,
-            [PushAction(u, thread_id, is_highlight(a), list(a)) for u, a in results.items()],
-            (event.sender, thread_id) if sender_is_local else None,
+            thread_id,
+            [NotifiedUsers(users, is_highlight(actions), list(actions)) for actions, users in groups.values()],
+            event.sender if sender_is_local else None,
         )
         if results:
             await self._pushers.notify(event, results)

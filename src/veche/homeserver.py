@@ -34,6 +34,7 @@ from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
 from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
+from veche.services.federation.remote_hierarchy import FederatedHierarchy
 from veche.services.federation.remote_keys import FederatedKeys
 from veche.services.federation.remote_media import FederatedMedia
 from veche.services.federation.remote_profiles import FederatedProfiles
@@ -175,7 +176,7 @@ class HomeServer:
                 rooms=event_stores.rooms,
             )
         )
-        self.space_hierarchy = SpaceHierarchy(event_stores)
+        self.space_hierarchy = SpaceHierarchy(event_stores, remote=FederatedHierarchy(self.federation.client))
         self.space_summaries = SpaceSummaries(event_stores, self.federation.acl)
         self.aliases = AliasStore(db)
         self.directory = DirectoryStore(db)

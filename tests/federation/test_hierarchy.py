@@ -9,7 +9,7 @@ from urllib.parse import quote
 from veche.homeserver import HomeServer
 from veche.protocol.events import Event
 from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS
-from veche.protocol.spaces import may_server_see_in_hierarchy
+from veche.protocol.spaces import may_see_remote_summary, may_server_see_in_hierarchy, stripped_space_children
 
 from .conftest import Certificate
 from .query_helpers import V3, client_call, create_room, federation_call, impostor_key, make_user
@@ -98,3 +98,72 @@ def test_which_rooms_a_server_may_see() -> None:
     assert not may_server_see_in_hierarchy(v10, _state(None), False)
     assert may_server_see_in_hierarchy(v10, _state("invite"), True)
     assert may_server_see_in_hierarchy(v10, _state("invite", "world_readable"), False)
+
+
+async def test_client_hierarchy_walks_into_remote_rooms(servers: tuple[HomeServer, HomeServer]) -> None:
+    a, b = servers
+    alice, bob = await make_user(a, "alice"), await make_user(b, "bob")
+    remote_space = await create_room(b, bob, preset="public_chat", name="B space", creation_content={"type": "m.space"})
+    remote_room = await create_room(b, bob, preset="public_chat", name="B room", topic="over there")
+    nested = await create_room(b, bob, preset="public_chat", name="B nested", creation_content={"type": "m.space"})
+    deep = await create_room(b, bob, preset="public_chat", name="B deep")
+    private = await create_room(b, bob, preset="private_chat", name="B private")
+    for child in (remote_room, nested, private):
+        await _put_state(b, bob, remote_space, "m.space.child", child, {"via": [b.server_name]})
+    await _put_state(b, bob, nested, "m.space.child", deep, {"via": [b.server_name]})
+    space = await create_room(a, alice, preset="public_chat", name="A space", creation_content={"type": "m.space"})
+    await _put_state(a, alice, space, "m.space.child", remote_space, {"via": [b.server_name]})
+    await _put_state(a, alice, space, "m.space.child", "!gone:elsewhere.test", {"via": ["elsewhere.test"]})
+
+    status, answer = await client_call(a, "GET", f"/_matrix/client/v1/rooms/{quote(space)}/hierarchy", alice)
+    assert status == 200, answer
+    assert [room["room_id"] for room in answer["rooms"]] == [space, remote_space, remote_room, nested, deep]
+    by_id = {room["room_id"]: room for room in answer["rooms"]}
+    assert (by_id[remote_room]["name"], by_id[remote_room]["topic"]) == ("B room", "over there")
+    assert {c["state_key"] for c in by_id[remote_space]["children_state"]} == {remote_room, nested, private}
+    assert by_id[remote_space]["room_type"] == "m.space"
+    assert [c["state_key"] for c in by_id[nested]["children_state"]] == [deep]
+
+    status, answer = await client_call(
+        a, "GET", f"/_matrix/client/v1/rooms/{quote(space)}/hierarchy?max_depth=1", alice
+    )
+    assert [room["room_id"] for room in answer["rooms"]] == [space, remote_space]
+    status, answer = await client_call(
+        a, "GET", f"/_matrix/client/v1/rooms/{quote(space)}/hierarchy?limit=2", alice
+    )
+    assert [room["room_id"] for room in answer["rooms"]] == [space, remote_space]
+    status, page = await client_call(
+        a, "GET", f"/_matrix/client/v1/rooms/{quote(space)}/hierarchy?limit=2&from={answer['next_batch']}", alice
+    )
+    assert [room["room_id"] for room in page["rooms"]] == [remote_room, nested]
+
+
+def test_rooms_known_from_another_servers_summary() -> None:
+    assert may_see_remote_summary({"join_rule": "invite", "world_readable": True}, set())
+    for rule in ("public", "knock", "knock_restricted"):
+        assert may_see_remote_summary({"join_rule": rule}, set())
+    restricted = {"join_rule": "restricted", "allowed_room_ids": ["!a:x", {"bad": 1}]}
+    assert may_see_remote_summary(restricted, {"!a:x"})
+    assert not may_see_remote_summary(restricted, {"!b:x"})
+    assert not may_see_remote_summary({"join_rule": "invite"}, {"!a:x"})
+
+
+def test_child_links_from_another_server() -> None:
+    def link(room: str, ts: int, **content: Any) -> dict[str, Any]:
+        return {"type": "m.space.child", "state_key": room, "origin_server_ts": ts, "sender": "@u:x",
+                "content": {"via": ["x"], **content}}
+
+    children = [
+        link("!late:x", 5),
+        link("!early:x", 1),
+        link("!ordered:x", 9, order="a"),
+        link("!suggested:x", 3, suggested=True),
+        {**link("!novia:x", 0), "content": {"via": []}},
+        {**link("!notachild:x", 0), "type": "m.room.name"},
+        "junk",
+    ]
+    assert [c["state_key"] for c in stripped_space_children(children)] == [
+        "!ordered:x", "!early:x", "!suggested:x", "!late:x"
+    ]
+    assert [c["state_key"] for c in stripped_space_children(children, suggested_only=True)] == ["!suggested:x"]
+    assert stripped_space_children(None) == []

@@ -24,7 +24,11 @@ def room_type(state: StateMap) -> str | None:
 
 def is_valid_child(event: Event) -> bool:
     """A child link counts only while its `via` is a non-empty list (m.space.child.yaml)."""
-    via = event.content.get("via")
+    return _valid_via(event.content)
+
+
+def _valid_via(content: Mapping[str, Any]) -> bool:
+    via = content.get("via")
     return isinstance(via, list) and bool(via) and all(isinstance(s, str) for s in via)
 
 
@@ -32,8 +36,8 @@ def is_suggested(event: Event) -> bool:
     return event.content.get("suggested") is True
 
 
-def _valid_order(event: Event) -> str | None:
-    order = event.content.get("order")
+def _valid_order(content: Mapping[str, Any]) -> str | None:
+    order = content.get("order")
     if not isinstance(order, str) or not order or len(order) > MAX_ORDER_LENGTH:
         return None
     if any(not 0x20 <= ord(c) <= 0x7E for c in order):
@@ -45,11 +49,12 @@ def order_children(children: Iterable[Event]) -> list[Event]:
     """spaces.md "Ordering of children within a space": valid `order` keys first, by code
     point; the rest by timestamp; ties by timestamp, then room ID (the state key)."""
 
-    def key(event: Event) -> tuple[int, str, int, str]:
-        order = _valid_order(event)
-        return (0 if order is not None else 1, order or "", event.origin_server_ts, event.state_key or "")
+    return sorted(children, key=lambda e: _order_key(e.content, e.origin_server_ts, e.state_key or ""))
 
-    return sorted(children, key=key)
+
+def _order_key(content: Mapping[str, Any], origin_server_ts: int, state_key: str) -> tuple[int, str, int, str]:
+    order = _valid_order(content)
+    return (0 if order is not None else 1, order or "", origin_server_ts, state_key)
 
 
 def space_children(state: StateMap, *, suggested_only: bool = False) -> list[Event]:
@@ -60,6 +65,25 @@ def space_children(state: StateMap, *, suggested_only: bool = False) -> list[Eve
         if event_type == SPACE_CHILD and is_valid_child(event) and (is_suggested(event) or not suggested_only)
     ]
     return order_children(children)
+
+
+def stripped_space_children(children_state: Any, *, suggested_only: bool = False) -> list[dict[str, Any]]:
+    """The valid child links of another server's hierarchy answer (its children_state:
+    stripped m.space.child events with origin_server_ts), in display order."""
+    if not isinstance(children_state, list):
+        return []
+    children = [
+        child
+        for child in children_state
+        if isinstance(child, dict)
+        and child.get("type") == SPACE_CHILD
+        and isinstance(child.get("state_key"), str)
+        and isinstance(child.get("content"), dict)
+        and isinstance(child.get("origin_server_ts"), int)
+        and _valid_via(child["content"])
+        and (child["content"].get("suggested") is True or not suggested_only)
+    ]
+    return sorted(children, key=lambda c: _order_key(c["content"], c["origin_server_ts"], c["state_key"]))
 
 
 def join_rule(state: StateMap) -> str:
@@ -110,6 +134,21 @@ def may_see_in_hierarchy(
     if rule == "restricted" and room_version.restricted_join_rule:
         return any(room_id in joined_rooms for room_id in allowed_room_ids(state))
     return False
+
+
+def may_see_remote_summary(summary: Mapping[str, Any], joined_rooms: Collection[str]) -> bool:
+    """space_hierarchy.yaml for a room this server does not hold, from the summary another
+    server gave: the user is no member, so it shows when world readable, public or
+    knockable, or restricted with a condition the user meets."""
+    if summary.get("world_readable") is True:
+        return True
+    rule = summary.get("join_rule")
+    if rule in ("public", "knock", "knock_restricted"):
+        return True
+    allowed = summary.get("allowed_room_ids")
+    return rule == "restricted" and isinstance(allowed, list) and any(
+        isinstance(r, str) and r in joined_rooms for r in allowed
+    )
 
 
 def may_server_see_in_hierarchy(room_version: RoomVersion, state: StateMap, server_is_in_room: bool) -> bool:

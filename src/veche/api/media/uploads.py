@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from veche.api.http import json_response
 from veche.errors import MatrixError
+from veche.services.ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -51,6 +52,8 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
     async def create(request: web.Request) -> web.Response:
         token = await hs.auth.require(request)
+        # content-repo.yaml (/create): the rate of new IDs is limited besides their number.
+        hs.ratelimiter.check(RateLimits.MEDIA_CREATE, token.user_id)
         content_uri, expires_ts = await media.create_pending(token.user_id)
         return json_response({"content_uri": content_uri, "unused_expires_at": expires_ts})
 

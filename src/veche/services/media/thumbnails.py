@@ -69,8 +69,6 @@ class Thumbnailer:
             return await self._run(render_thumbnail, path, width, height, method, animated)
         except TimeoutError:
             raise CannotThumbnail("rendering took too long") from None
-        except CannotThumbnail:
-            raise
         except Exception as e:
             # Pillow reports truncated and corrupt data with many exception types.
             raise CannotThumbnail(str(e) or type(e).__name__) from None

@@ -22,6 +22,7 @@ from veche.protocol.relations import relation_of
 from veche.services.push.pushers import PusherService
 from veche.services.push.rules import PushRuleService
 from veche.services.rooms.members import LocalMembers
+from veche.storage.cache import LruCache
 from veche.storage.events import EventStore
 from veche.storage.push_actions import MAIN_THREAD, NotifiedUsers, PushActionStore
 from veche.storage.rooms import RoomStore
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 MAX_THREAD_HOPS = 3
 THREAD = "m.thread"
 _POWER_TYPES = ("m.room.power_levels", "m.room.create")
+# Rooms whose member count and power levels stay cached between their events.
+ROOM_CACHE_SIZE = 10_000
 
 
 class PushEvaluator:
@@ -51,17 +54,17 @@ class PushEvaluator:
         self._rules = rules
         self._actions = actions
         self._pushers = pushers
-        self._member_counts: dict[str, int] = {}
-        self._power: dict[str, tuple[Event | None, Event | None]] = {}
+        self._member_counts: LruCache[str, int] = LruCache(ROOM_CACHE_SIZE)
+        self._power: LruCache[str, tuple[Event | None, Event | None]] = LruCache(ROOM_CACHE_SIZE)
 
     async def __call__(self, event: Event, stream_ordering: int) -> None:
         room_id = event.room_id
         if event.type == "m.room.member":
-            self._member_counts.pop(room_id, None)
+            self._member_counts.pop(room_id)
             # The members cache is otherwise dropped only after every hook has run.
             self._members.invalidate(room_id)
         elif event.type in _POWER_TYPES and event.state_key == "":
-            self._power.pop(room_id, None)
+            self._power.pop(room_id)
 
         recipients = set(await self._members.joined(room_id))
         target = event.state_key if event.type == "m.room.member" else None
@@ -100,13 +103,15 @@ class PushEvaluator:
         room_id = event.room_id
         count = self._member_counts.get(room_id)
         if count is None:
-            count = self._member_counts[room_id] = len(await self._rooms.get_joined_members(room_id))
+            count = len(await self._rooms.get_joined_members(room_id))
+            self._member_counts.set(room_id, count)
         power = self._power.get(room_id)
         if power is None:
-            power = self._power[room_id] = (
+            power = (
                 await self._events.get_current_state_event(room_id, "m.room.power_levels"),
                 await self._events.get_current_state_event(room_id, "m.room.create"),
             )
+            self._power.set(room_id, power)
         power_levels, create = power
         return EventFacts(
             event=event.pdu,

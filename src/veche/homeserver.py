@@ -42,6 +42,7 @@ from veche.services.federation.space_summaries import SpaceSummaries
 from veche.services.federation.tls import TlsSetupError, server_ssl_context
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
+from veche.services.openid import OpenIdTokens
 from veche.services.passwords import PasswordHasher
 from veche.services.profile import DeactivationCleanup, ProfileService
 from veche.services.push.counts import NotificationCounts
@@ -77,6 +78,7 @@ from veche.storage.accounts import AccountStore
 from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
 from veche.storage.forgotten_rooms import ForgottenRoomStore
+from veche.storage.openid_tokens import OpenIdTokenStore
 from veche.storage.profiles import ProfileStore
 from veche.storage.push_actions import PushActionStore
 from veche.storage.push_rules import PushRuleStore
@@ -128,6 +130,7 @@ class HomeServer:
         )
         self.uia = UserInteractiveAuth(UiaSessionStore(db), self.auth_service)
         self.registration_tokens = RegistrationTokenStore(db)
+        self.openid = OpenIdTokens(OpenIdTokenStore(db))
         self.registration = RegistrationService(
             server_name=config.server_name,
             mode=config.registration,

@@ -28,6 +28,7 @@ from veche.api.client import (
     login,
     membership,
     notifications,
+    openid,
     presence,
     profile,
     pushers,
@@ -48,6 +49,7 @@ from veche.api.client import (
 )
 from veche.api import keys as server_keys
 from veche.api.federation import hierarchy as federation_hierarchy
+from veche.api.federation import openid as federation_openid
 from veche.api.federation import public_rooms as federation_public_rooms
 from veche.api.federation import query as federation_query
 from veche.api.federation import user_devices as federation_user_devices
@@ -99,6 +101,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         pushers.routes,
         notifications.routes,
         search.routes,
+        openid.routes,
     ),
     "federation": (
         federation_version.routes,
@@ -106,6 +109,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         federation_query.routes,
         federation_public_rooms.routes,
         federation_hierarchy.routes,
+        federation_openid.routes,
         federation_user_devices.routes,
         federation_user_keys.routes,
         media_federation.routes,

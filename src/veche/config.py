@@ -65,6 +65,9 @@ _FILE_KEYS = (
     "federation_allow_private_addresses",
     "serve_server_wellknown",
     "delegated_server_name",
+    "turn_uris",
+    "turn_shared_secret",
+    "turn_user_lifetime",
 )
 
 
@@ -136,6 +139,11 @@ class Config:
     serve_server_wellknown: bool = False
     # The "m.server" of /.well-known/matrix/server.
     delegated_server_name: str | None = None
+    # The TURN servers GET /voip/turnServer hands out, with the secret they share with this
+    # server for time-limited credentials; no URIs: no TURN server is offered.
+    turn_uris: tuple[str, ...] = ()
+    turn_shared_secret: str | None = None
+    turn_user_lifetime: int = 86400  # seconds
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -238,7 +246,12 @@ class _Builder:
             delegated_server_name=self.setting("delegated_server_name", None, _parse_server_name)
             or _default_delegated_server_name(public_baseurl or _default_baseurl(listeners)),
             config_path=path.absolute() if path is not None else None,
+            turn_uris=self.setting("turn_uris", (), _parse_turn_uris),
+            turn_shared_secret=self.setting("turn_shared_secret", None, _parse_secret),
+            turn_user_lifetime=self.setting("turn_user_lifetime", 86400, _parse_seconds),
         )
+        if config.turn_uris and not config.turn_shared_secret:
+            raise ConfigError(env_var("turn_shared_secret"), "turn_uris need the TURN server's shared secret")
         if any(listener.tls for listener in config.listeners) and not (
             config.tls_cert and config.tls_key
         ):
@@ -468,6 +481,30 @@ def _parse_networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6N
         raise ValueError(f"invalid network: {e}") from None
 
 
+def _parse_turn_uris(value: Any) -> tuple[str, ...]:
+    # A list in the file; a comma-separated string in the environment.
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError(f"expected a list of turn: or turns: URIs, got {value!r}")
+    uris = tuple(str(item).strip() for item in items if str(item).strip())
+    for uri in uris:
+        if not uri.startswith(("turn:", "turns:")):
+            raise ValueError(f"expected a turn: or turns: URI, got {uri!r}")
+    return uris
+
+
+def _parse_secret(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _parse_seconds(value: Any) -> int:
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) == 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return int(value)
+
+
 def _parse_days(value: Any) -> int | None:
     if value in ("off", False, None, 0, "0"):
         return None
@@ -616,4 +653,10 @@ url_previews: "off"
 
 # Delete cached remote media and local media nobody downloaded for this many days.
 # media_retention_days: 90
+
+# A TURN server for voice and video calls (coturn with use-auth-secret): its URIs and the
+# static-auth-secret it shares with this server; users get credentials valid this long.
+# turn_uris: ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"]
+# turn_shared_secret: "the static-auth-secret of the TURN server"
+# turn_user_lifetime: 86400
 """

@@ -74,6 +74,7 @@ from veche.services.sync.user_data import UserDataSections
 from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
+from veche.services.voip import TurnService
 from veche.storage.accounts import AccountStore
 from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
@@ -131,6 +132,7 @@ class HomeServer:
         self.uia = UserInteractiveAuth(UiaSessionStore(db), self.auth_service)
         self.registration_tokens = RegistrationTokenStore(db)
         self.openid = OpenIdTokens(OpenIdTokenStore(db))
+        self.turn = TurnService(config.turn_uris, config.turn_shared_secret, config.turn_user_lifetime)
         self.registration = RegistrationService(
             server_name=config.server_name,
             mode=config.registration,

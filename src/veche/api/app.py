@@ -46,6 +46,7 @@ from veche.api.client import (
     upgrade,
     user_directory,
     versions,
+    voip,
 )
 from veche.api import keys as server_keys
 from veche.api.federation import hierarchy as federation_hierarchy
@@ -102,6 +103,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         notifications.routes,
         search.routes,
         openid.routes,
+        voip.routes,
     ),
     "federation": (
         federation_version.routes,

@@ -33,6 +33,7 @@ from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
+from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
 from veche.services.federation.remote_hierarchy import FederatedHierarchy
 from veche.services.federation.remote_keys import FederatedKeys
@@ -86,6 +87,7 @@ from veche.storage.push_rules import PushRuleStore
 from veche.storage.pushers import PusherStore
 from veche.storage.redactions import RedactionStore
 from veche.storage.registration_tokens import RegistrationTokenStore
+from veche.storage.remote_devices import RemoteDeviceStore
 from veche.storage.relations import RelationStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
 from veche.storage.room_history import RoomHistoryStore
@@ -263,6 +265,13 @@ class HomeServer:
         self.relations_reader = RelationsReader(
             events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer
         )
+        self.remote_devices = RemoteDeviceLists(
+            server_name=config.server_name,
+            client=self.federation.client,
+            store=RemoteDeviceStore(db),
+            rooms=event_stores.rooms,
+            members=self.members,
+        )
         self.e2ee = E2eeServices(
             e2ee_stores,
             server_name=config.server_name,
@@ -272,8 +281,10 @@ class HomeServer:
             notifier=self.notifier,
             devices=self.devices,
             uia=self.uia,
-            remote_keys=FederatedKeys(self.federation.client),
+            remote_keys=FederatedKeys(self.federation.client, self.remote_devices),
         )
+        self.e2ee.device_lists.on_keys_changed.append(self.remote_devices.keys_changed)
+        self.sender.after_persist.append(self.remote_devices.on_event)
         self.push_rules = PushRuleService(PushRuleStore(db), self.user_data.account_data)
         self.registration.on_registered.append(self.push_rules.publish)
         push_actions = PushActionStore(db)

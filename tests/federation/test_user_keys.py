@@ -10,6 +10,10 @@ from urllib.parse import quote
 import pytest
 
 from veche.homeserver import HomeServer
+from veche.protocol.events import Event
+from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS
+from veche.services.federation.remote_devices import RemoteDeviceLists
+from veche.storage.remote_devices import RemoteDeviceStore
 from tests.api.conftest import TestUser
 from tests.api.e2ee_helpers import CrossSigningSet, FakeDevice
 
@@ -142,3 +146,56 @@ async def test_user_devices_served(servers: tuple[HomeServer, HomeServer], certi
         assert (status, answer["errcode"]) == (404, "M_NOT_FOUND")
     status, answer = await federation_call(a, b, "GET", path, certificate, key=impostor_key(a))
     assert (status, answer["errcode"]) == (401, "M_UNAUTHORIZED")
+
+
+async def test_device_lists_of_users_sharing_a_room_are_kept(
+    servers: tuple[HomeServer, HomeServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = servers
+    bob, device, _ = await _bob_with_keys(b)
+    alice = await make_user(a, "alice")
+    # Rooms are not shared over federation yet here, so stand in for "a room is shared".
+    tracked = {bob.user_id}
+
+    async def is_tracked(self: RemoteDeviceLists, user_id: str) -> bool:
+        return user_id in tracked
+
+    monkeypatch.setattr(RemoteDeviceLists, "is_tracked", is_tracked)
+    store = RemoteDeviceStore(a.db)
+
+    async def bobs_devices() -> list[str]:
+        status, answer = await client_call(a, "POST", f"{V3}/keys/query", alice, {"device_keys": {bob.user_id: []}})
+        assert status == 200 and answer["failures"] == {}, answer
+        assert answer["master_keys"][bob.user_id]["usage"] == ["master"]
+        return sorted(answer["device_keys"][bob.user_id])
+
+    assert await bobs_devices() == [bob.device_id]
+    kept = await store.get([bob.user_id])
+    assert [d["device_id"] for d in kept[bob.user_id]["devices"]] == [bob.device_id]
+
+    # Bob adds a device: until A hears of it, A answers from what it kept.
+    await b.accounts.create_device(bob.user_id, "SECOND")
+    second = TestUser(bob.user_id, "SECOND", await b.accounts.create_access_token(bob.user_id, "SECOND"), "pw")
+    await client_call(b, "POST", f"{V3}/keys/upload", second, {"device_keys": FakeDevice(bob.user_id, "SECOND").device_keys()})
+    assert await bobs_devices() == [bob.device_id]
+    # An m.device_list_update reaches the device-list service, which drops the copy.
+    await a.e2ee.device_lists.keys_changed(bob.user_id)
+    assert await store.get([bob.user_id]) == {}
+    assert await bobs_devices() == [bob.device_id, "SECOND"]
+    assert bob.user_id in await store.get([bob.user_id])
+
+    # Bob leaving a shared room drops it too.
+    leave = Event(
+        {"type": "m.room.member", "state_key": bob.user_id, "sender": bob.user_id, "room_id": "!r:x",
+         "content": {"membership": "leave"}, "origin_server_ts": 0},
+        KNOWN_ROOM_VERSIONS["10"],
+        "$leave",
+    )
+    await a.remote_devices.on_event(leave, 0)
+    assert await store.get([bob.user_id]) == {}
+
+    # No longer sharing a room: kept lists are not trusted, keys are asked for each time.
+    assert await bobs_devices() == [bob.device_id, "SECOND"]
+    tracked.clear()
+    assert await bobs_devices() == [bob.device_id, "SECOND"]
+    assert await store.get([bob.user_id]) == {}

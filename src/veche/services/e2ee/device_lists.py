@@ -9,6 +9,8 @@ leaves need no extra writes on the sending path.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
 from veche.services.streams import Stream, StreamToken
@@ -26,9 +28,13 @@ class DeviceLists:
         self._members = members
         self._notifier = notifier
         notifier.advance(Stream.DEVICE_LISTS, store.current_position)
+        # Each called with the user ID before a change is announced (drops kept copies).
+        self.on_keys_changed: list[Callable[[str], Awaitable[None]]] = []
 
     async def keys_changed(self, user_id: str) -> None:
         """The user's devices or cross-signing keys changed: tell everyone who shares a room."""
+        for hook in self.on_keys_changed:
+            await hook(user_id)
         position = await self._store.record_change(user_id)
         audience = {user_id}
         for room_id in await self._rooms.get_rooms_for_user(user_id):

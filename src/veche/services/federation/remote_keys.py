@@ -4,6 +4,9 @@
 A server that fails to answer in time is reported in `failures` (keys.yaml: "If any remote
 homeservers could not be reached, they are recorded here"). What a server sends back is
 kept only for its own users and the devices asked for, so no server can speak for another.
+
+Users this server shares a room with have their device lists kept (`RemoteDeviceLists`):
+those are answered from what is kept, or asked with GET /user/devices so it can be kept.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 
 from veche.protocol.identifiers import parse_user_id
 from veche.services.federation.client import FederationClient, FederationError
+from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.remote_errors import failure_status
 
 KEYS_QUERY = "/_matrix/federation/v1/user/keys/query"
@@ -24,21 +28,31 @@ W = TypeVar("W")
 
 
 class FederatedKeys:
-    def __init__(self, client: FederationClient) -> None:
+    def __init__(self, client: FederationClient, devices: RemoteDeviceLists) -> None:
         self._client = client
+        self._devices = devices
 
     async def query(self, device_keys: Mapping[str, list[str]], timeout_ms: int) -> dict[str, Any]:
         """A /keys/query answer (device_keys, master_keys, self_signing_keys, failures) for
         users of other servers; an empty device list asks for all of a user's devices."""
         result: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+        kept = await self._devices.cached(list(device_keys))
+        for user_id, answer in kept.items():
+            _merge_devices(result, user_id, device_keys[user_id], answer)
 
         async def ask(server: str, wanted: dict[str, list[str]]) -> None:
-            body = await self._client.post_json(
-                server, KEYS_QUERY, {"device_keys": wanted}, timeout=timeout_ms / 1000
-            )
-            _merge_query(result, wanted, body)
+            tracked = [user_id for user_id in wanted if await self._devices.is_tracked(user_id)]
+            answers = await asyncio.gather(*(self._devices.fetch(u, timeout_ms / 1000) for u in tracked))
+            for user_id, answer in zip(tracked, answers, strict=True):
+                _merge_devices(result, user_id, wanted[user_id], answer)
+            others = {u: d for u, d in wanted.items() if u not in tracked}
+            if others:
+                body = await self._client.post_json(
+                    server, KEYS_QUERY, {"device_keys": others}, timeout=timeout_ms / 1000
+                )
+                _merge_query(result, others, body)
 
-        result["failures"] = await _fan_out(device_keys, ask)
+        result["failures"] = await _fan_out({u: d for u, d in device_keys.items() if u not in kept}, ask)
         return result
 
     async def claim(self, one_time_keys: Mapping[str, dict[str, str]], timeout_ms: int) -> dict[str, Any]:
@@ -83,6 +97,24 @@ async def _fan_out(
         elif isinstance(outcome, BaseException):
             raise outcome
     return failures
+
+
+def _merge_devices(result: dict[str, Any], user_id: str, device_ids: list[str], answer: dict[str, Any]) -> None:
+    """Adds a (checked) /user/devices answer as /keys/query shows it."""
+    devices: dict[str, Any] = {}
+    for device in answer["devices"]:
+        if device_ids and device["device_id"] not in device_ids:
+            continue
+        keys = dict(device["keys"])
+        name = device.get("device_display_name")
+        unsigned = keys.get("unsigned")
+        if isinstance(name, str):
+            keys["unsigned"] = {**(unsigned if isinstance(unsigned, dict) else {}), "device_display_name": name}
+        devices[device["device_id"]] = keys
+    result["device_keys"][user_id] = devices
+    for field, section in (("master_key", "master_keys"), ("self_signing_key", "self_signing_keys")):
+        if field in answer:
+            result[section][user_id] = answer[field]
 
 
 def _merge_query(result: dict[str, Any], wanted: dict[str, list[str]], body: Any) -> None:

@@ -1,0 +1,122 @@
+"""Device lists of users on other servers, kept while this server shares a room with them.
+
+While a room is shared, the user's server tells this one of every device change
+(m.device_list_update, m.signing_key_update); those reach `keys_changed`, which drops the
+kept list so the next query asks GET /user/devices (server-server user_devices.yaml)
+again. A list is only trusted while a room is still shared, and is dropped as soon as the
+last one may not be, since changes made meanwhile would go unheard.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from veche.protocol.events import Event
+from veche.protocol.identifiers import parse_user_id
+from veche.services.federation.client import BadFederationResponse, FederationClient, federation_path
+from veche.services.rooms.members import LocalMembers
+from veche.storage.remote_devices import RemoteDeviceStore
+from veche.storage.rooms import RoomStore
+
+USER_DEVICES = "/_matrix/federation/v1/user/devices/{}"
+
+
+class RemoteDeviceLists:
+    def __init__(
+        self,
+        *,
+        server_name: str,
+        client: FederationClient,
+        store: RemoteDeviceStore,
+        rooms: RoomStore,
+        members: LocalMembers,
+    ) -> None:
+        self._server_name = server_name
+        self._client = client
+        self._store = store
+        self._rooms = rooms
+        self._members = members
+        # Bumped by every drop, so an answer fetched before a change is not kept after it.
+        self._generations: dict[str, int] = {}
+
+    async def cached(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The kept /user/devices answers of those users that still share a room here."""
+        kept = {}
+        for user_id, answer in (await self._store.get(user_ids)).items():
+            if await self.is_tracked(user_id):
+                kept[user_id] = answer
+            else:
+                await self.forget(user_id)
+        return kept
+
+    async def fetch(self, user_id: str, timeout: float) -> dict[str, Any]:
+        """The user's devices from their server, kept if a room is shared."""
+        generation = self._generations.get(user_id, 0)
+        server = parse_user_id(user_id).server_name
+        answer = await self._client.get_json(server, federation_path(USER_DEVICES, user_id), timeout=timeout)
+        checked = _checked_answer(server, user_id, answer)
+        if self._generations.get(user_id, 0) == generation and await self.is_tracked(user_id):
+            await self._store.put(user_id, checked["stream_id"], checked, int(time.time() * 1000))
+        return checked
+
+    async def forget(self, user_id: str) -> None:
+        self._generations[user_id] = self._generations.get(user_id, 0) + 1
+        await self._store.forget(user_id)
+
+    async def keys_changed(self, user_id: str) -> None:
+        """A device-list change was announced for the user (DeviceLists hook)."""
+        if not self._is_local(user_id):
+            await self.forget(user_id)
+
+    async def on_event(self, event: Event, stream_ordering: int) -> None:
+        """EventSender hook: a membership that ends a shared room drops the lists it kept."""
+        if event.type != "m.room.member" or event.membership == "join" or event.state_key is None:
+            return
+        if not self._is_local(event.state_key):
+            await self.forget(event.state_key)
+            return
+        # Read from the store: the joined-members cache is refreshed after the hooks.
+        joined = await self._rooms.get_joined_members(event.room_id)
+        if not any(self._is_local(user_id) for user_id in joined):
+            for user_id in joined:
+                await self.forget(user_id)
+
+    async def is_tracked(self, user_id: str) -> bool:
+        """Whether changes to the user's devices reach this server (a room is shared)."""
+        for room_id in await self._rooms.get_rooms_for_user(user_id):
+            if await self._members.joined(room_id):
+                return True
+        return False
+
+    def _is_local(self, user_id: str) -> bool:
+        return user_id.endswith(":" + self._server_name)
+
+
+def _checked_answer(server: str, user_id: str, answer: Any) -> dict[str, Any]:
+    """The answer with only well-formed devices of the user; BadFederationResponse if it
+    is not about the user at all."""
+    if not isinstance(answer, dict) or answer.get("user_id") != user_id:
+        raise BadFederationResponse(server, f"/user/devices answer is not about {user_id}")
+    stream_id = answer.get("stream_id")
+    devices = answer.get("devices")
+    if not isinstance(stream_id, int) or isinstance(stream_id, bool) or not isinstance(devices, list):
+        raise BadFederationResponse(server, "/user/devices answer lacks stream_id or devices")
+    checked: dict[str, Any] = {
+        "user_id": user_id,
+        "stream_id": stream_id,
+        "devices": [
+            device
+            for device in devices
+            if isinstance(device, dict)
+            and isinstance(device.get("device_id"), str)
+            and isinstance(device.get("keys"), dict)
+            and device["keys"].get("user_id") == user_id
+            and device["keys"].get("device_id") == device["device_id"]
+        ],
+    }
+    for field in ("master_key", "self_signing_key"):
+        key = answer.get(field)
+        if isinstance(key, dict) and key.get("user_id") == user_id:
+            checked[field] = key
+    return checked

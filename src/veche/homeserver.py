@@ -41,6 +41,7 @@ from veche.services.federation.remote_media import FederatedMedia
 from veche.services.federation.remote_profiles import FederatedProfiles
 from veche.services.federation.space_summaries import SpaceSummaries
 from veche.services.federation.tls import TlsSetupError, server_ssl_context
+from veche.services.legacy_sync import LegacySync
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
@@ -261,6 +262,13 @@ class HomeServer:
             visibility=self.visibility,
             serializer=self.serializer,
             ignored_users=self.user_data.account_data.get_ignored_users,
+        )
+        self.legacy_sync = LegacySync(
+            stores=event_stores,
+            reader=self.room_reader,
+            serializer=self.serializer,
+            notifier=self.notifier,
+            directory=self.directory,
         )
         self.relations_reader = RelationsReader(
             events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer

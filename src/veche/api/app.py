@@ -27,6 +27,7 @@ from veche.api.client import (
     hierarchy,
     key_backup,
     keys,
+    legacy,
     login,
     membership,
     mutual_rooms,
@@ -112,6 +113,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         thirdparty.routes,
         appservice.routes,
         mutual_rooms.routes,
+        legacy.routes,
     ),
     "federation": (
         federation_version.routes,

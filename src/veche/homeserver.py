@@ -42,6 +42,7 @@ from veche.services.federation.remote_profiles import FederatedProfiles
 from veche.services.federation.space_summaries import SpaceSummaries
 from veche.services.federation.tls import TlsSetupError, server_ssl_context
 from veche.services.legacy_sync import LegacySync
+from veche.services.room_summaries import RoomSummaries
 from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
@@ -204,6 +205,7 @@ class HomeServer:
             accounts=accounts,
             remote=FederatedAliasResolver(self.federation.client),
         )
+        self.room_summaries = RoomSummaries(event_stores, self.room_aliases, FederatedHierarchy(self.federation.client))
         self.membership = RoomMembership(
             server_name=config.server_name,
             sender=self.sender,

@@ -124,3 +124,27 @@ async def test_mutual_rooms_bad_requests(http, make_user):
     for params, errcode in cases:
         status, body = await get(http, f"{V1}/mutual_rooms", alice, **params)
         assert (status, body["errcode"]) == (400, errcode), params
+
+
+# /room_summary
+
+
+async def test_room_summary(http, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    public = await create_room(http, alice, name="Cheese", room_alias_name="cheese")
+    status, body = await get(http, f"{V1}/room_summary/{public}", alice)
+    assert status == 200
+    assert body["room_id"] == public and body["name"] == "Cheese" and body["membership"] == "join"
+    assert body["join_rule"] == "public" and body["num_joined_members"] == 1 and "room_version" in body
+    status, body = await get(http, f"{V1}/room_summary/%23cheese:veche.test", bob)
+    assert status == 200 and body["room_id"] == public and "membership" not in body
+    # A public room may be summarised without authentication.
+    async with http.get(f"{V1}/room_summary/{public}") as response:
+        assert response.status == 200 and "membership" not in await response.json()
+    private = await create_room(http, alice, preset="private_chat")
+    for path, user in ((private, bob), ("!unknown:veche.test", alice), ("%23nope:veche.test", alice)):
+        status, body = await get(http, f"{V1}/room_summary/{path}", user)
+        assert (status, body["errcode"]) == (404, "M_NOT_FOUND"), path
+    async with http.get(f"{V1}/room_summary/{private}") as response:
+        assert response.status == 404

@@ -42,6 +42,7 @@ from veche.api.client import (
     relations,
     reporting,
     rooms,
+    room_summary,
     search,
     sync,
     tags,
@@ -114,6 +115,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         appservice.routes,
         mutual_rooms.routes,
         legacy.routes,
+        room_summary.routes,
     ),
     "federation": (
         federation_version.routes,

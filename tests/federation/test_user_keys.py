@@ -4,20 +4,24 @@ on B through A's client API (/keys/query, /keys/claim), and B serves /user/keys/
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 
 from veche.homeserver import HomeServer
 from veche.protocol.events import Event
 from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS
 from veche.services.federation.remote_devices import RemoteDeviceLists
+from veche.services.federation.tls import server_ssl_context
 from veche.storage.remote_devices import RemoteDeviceStore
 from tests.api.conftest import TestUser
 from tests.api.e2ee_helpers import CrossSigningSet, FakeDevice
 
-from .conftest import Certificate
+from .conftest import Certificate, free_port
 from .query_helpers import V3, client_call, federation_call, impostor_key, make_user
 
 V1 = "/_matrix/federation/v1"
@@ -199,3 +203,44 @@ async def test_device_lists_of_users_sharing_a_room_are_kept(
     tracked.clear()
     assert await bobs_devices() == [bob.device_id, "SECOND"]
     assert await store.get([bob.user_id]) == {}
+
+
+@pytest.fixture
+async def silent_peer(certificate: Certificate) -> AsyncIterator[str]:
+    """A TLS 'server' that takes far longer to answer key queries than clients wait."""
+    release = asyncio.Event()
+
+    async def stall(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post(f"{V1}/user/keys/query", stall)
+    app.router.add_post(f"{V1}/user/keys/claim", stall)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl_context(certificate.cert, certificate.key)).start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+async def test_slow_servers_fail_after_the_timeout(
+    servers: tuple[HomeServer, HomeServer], silent_peer: str
+) -> None:
+    a, b = servers
+    bob, _, _ = await _bob_with_keys(b)
+    alice = await make_user(a, "alice")
+    slow_user = f"@slow:{silent_peer}"
+    body = {"device_keys": {bob.user_id: [], slow_user: []}, "timeout": 1000}
+    status, answer = await client_call(a, "POST", f"{V3}/keys/query", alice, body)
+    assert status == 200, answer
+    assert list(answer["failures"]) == [silent_peer]
+    assert list(answer["device_keys"][bob.user_id]) == [bob.device_id]
+    body = {"one_time_keys": {bob.user_id: {bob.device_id: "signed_curve25519"}, slow_user: {"D": "signed_curve25519"}}, "timeout": 1000}
+    status, answer = await client_call(a, "POST", f"{V3}/keys/claim", alice, body)
+    assert (status, list(answer["failures"])) == (200, [silent_peer])
+    assert list(answer["one_time_keys"]) == [bob.user_id]

@@ -23,6 +23,8 @@ from veche.services.federation.remote_errors import failure_status
 KEYS_QUERY = "/_matrix/federation/v1/user/keys/query"
 KEYS_CLAIM = "/_matrix/federation/v1/user/keys/claim"
 CROSS_SIGNING_SECTIONS = ("master_keys", "self_signing_keys")
+# However short a client's timeout, a peer gets this long to answer.
+MIN_TIMEOUT_MS = 1000
 
 W = TypeVar("W")
 
@@ -36,19 +38,20 @@ class FederatedKeys:
         """A /keys/query answer (device_keys, master_keys, self_signing_keys, failures) for
         users of other servers; an empty device list asks for all of a user's devices."""
         result: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+        timeout = max(timeout_ms, MIN_TIMEOUT_MS) / 1000
         kept = await self._devices.cached(list(device_keys))
         for user_id, answer in kept.items():
             _merge_devices(result, user_id, device_keys[user_id], answer)
 
         async def ask(server: str, wanted: dict[str, list[str]]) -> None:
             tracked = [user_id for user_id in wanted if await self._devices.is_tracked(user_id)]
-            answers = await asyncio.gather(*(self._devices.fetch(u, timeout_ms / 1000) for u in tracked))
+            answers = await asyncio.gather(*(self._devices.fetch(u, timeout) for u in tracked))
             for user_id, answer in zip(tracked, answers, strict=True):
                 _merge_devices(result, user_id, wanted[user_id], answer)
             others = {u: d for u, d in wanted.items() if u not in tracked}
             if others:
                 body = await self._client.post_json(
-                    server, KEYS_QUERY, {"device_keys": others}, timeout=timeout_ms / 1000
+                    server, KEYS_QUERY, {"device_keys": others}, timeout=timeout
                 )
                 _merge_query(result, others, body)
 
@@ -58,10 +61,11 @@ class FederatedKeys:
     async def claim(self, one_time_keys: Mapping[str, dict[str, str]], timeout_ms: int) -> dict[str, Any]:
         """A /keys/claim answer (one_time_keys, failures) for users of other servers."""
         claimed: dict[str, Any] = {}
+        timeout = max(timeout_ms, MIN_TIMEOUT_MS) / 1000
 
         async def ask(server: str, wanted: dict[str, dict[str, str]]) -> None:
             body = await self._client.post_json(
-                server, KEYS_CLAIM, {"one_time_keys": wanted}, timeout=timeout_ms / 1000
+                server, KEYS_CLAIM, {"one_time_keys": wanted}, timeout=timeout
             )
             answered = body.get("one_time_keys") if isinstance(body, dict) else None
             if not isinstance(answered, dict):

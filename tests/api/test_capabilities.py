@@ -34,6 +34,10 @@ async def test_capabilities(http: aiohttp.ClientSession, make_user: Any) -> None
     assert capabilities["m.set_avatar_url"] == {"enabled": True}
     assert capabilities["m.3pid_changes"] == {"enabled": False}
     assert capabilities["m.get_login_token"] == {"enabled": False}
+    assert capabilities["m.profile_fields"] == {"enabled": True}
+    assert capabilities["m.forget_forced_upon_leave"] == {"enabled": False}
+    # No account locking or suspension: the capability is omitted, as the spec asks.
+    assert "m.account_moderation" not in capabilities
 
 
 async def test_capabilities_need_a_token(http: aiohttp.ClientSession) -> None:

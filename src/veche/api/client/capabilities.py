@@ -30,6 +30,10 @@ def server_capabilities(default_room_version: str) -> dict[str, Any]:
         # No third-party identifiers are bound here (see api/client/account.py).
         "m.3pid_changes": {"enabled": False},
         "m.get_login_token": {"enabled": False},
+        # v1.16: custom profile fields are served (api/client/profile.py), none server-managed.
+        "m.profile_fields": {"enabled": True},
+        # v1.18: leaving a room does not forget it; clients may offer both.
+        "m.forget_forced_upon_leave": {"enabled": False},
     }
 
 

@@ -151,3 +151,18 @@ async def test_media_behind_a_location_or_the_deprecated_endpoint(
     assert status == 404
     status, headers, body = await _get(a, alice, f"{AUTHED}/download/{quote(peer)}/old")
     assert (status, body, headers["Content-Type"]) == (200, data, "application/x-old")
+
+
+@pytest.mark.parametrize("extra_settings", [{"VECHE_FREEZE_UNAUTHENTICATED_MEDIA": "off"}])
+async def test_unfrozen_legacy_endpoints_fetch_unless_told_not_to(servers: tuple[HomeServer, HomeServer]) -> None:
+    a, b = servers
+    alice, bob = await make_user(a, "alice"), await make_user(b, "bob")
+    media_id = await _upload_on(b, bob, b"legacy bytes", "text/plain")
+    origin = quote(b.server_name)
+    status, _, _ = await _get(a, alice, f"/_matrix/media/v3/download/{origin}/{media_id}?allow_remote=false")
+    assert status == 404
+    status, _, body = await _get(a, alice, f"/_matrix/media/v3/download/{origin}/{media_id}")
+    assert (status, body) == (200, b"legacy bytes")
+    # Once cached, it is this server's to serve, whatever allow_remote says.
+    status, _, body = await _get(a, alice, f"/_matrix/media/v3/download/{origin}/{media_id}?allow_remote=false")
+    assert (status, body) == (200, b"legacy bytes")

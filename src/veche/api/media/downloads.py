@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from veche.api.http import CLIENT_PREFIX
-from veche.api.media.params import int_param, thumbnail_query
+from veche.api.media.params import bool_param, int_param, thumbnail_query
 from veche.api.media.uploads import MEDIA_PREFIX
 from veche.protocol.media import CONTENT_SECURITY_POLICY, content_disposition
 from veche.services.media.repository import MediaFile
@@ -38,6 +38,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             request.match_info["media_id"],
             timeout_ms=int_param(request, "timeout_ms"),
             legacy=legacy,
+            allow_remote=_allow_remote(request, legacy),
         )
         # The path's file name replaces the uploaded one (content-repo.yaml).
         filename = request.match_info.get("file_name") or found.filename
@@ -54,6 +55,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             animated=animated,
             timeout_ms=int_param(request, "timeout_ms"),
             legacy=legacy,
+            allow_remote=_allow_remote(request, legacy),
         )
         # authed-content-repo.yaml: a thumbnail is always `inline`.
         return file_response(found, f'inline; filename="{found.filename}"')
@@ -67,6 +69,12 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             web.get(f"{prefix}/thumbnail/{item}", partial(thumbnail, legacy=legacy)),
         ]
     return route_list
+
+
+def _allow_remote(request: web.Request, legacy: bool) -> bool:
+    """content-repo.yaml `allow_remote` (deprecated endpoints only): false asks not to
+    fetch remote media, which servers falling back to these endpoints always send."""
+    return not legacy or bool_param(request, "allow_remote") is not False
 
 
 def file_response(found: MediaFile, disposition: str) -> web.FileResponse:

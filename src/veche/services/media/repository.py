@@ -263,9 +263,15 @@ class MediaRepository:
     # Downloads
 
     async def download(
-        self, server_name: str, media_id: str, *, timeout_ms: int | None = None, legacy: bool = False
+        self,
+        server_name: str,
+        media_id: str,
+        *,
+        timeout_ms: int | None = None,
+        legacy: bool = False,
+        allow_remote: bool = True,
     ) -> MediaFile:
-        record = await self._available(server_name, media_id, timeout_ms, legacy)
+        record = await self._available(server_name, media_id, timeout_ms, legacy, allow_remote)
         assert record.sha256 is not None
         return MediaFile(
             self.files.content_path(record.sha256),
@@ -282,11 +288,12 @@ class MediaRepository:
         animated: bool = False,
         timeout_ms: int | None = None,
         legacy: bool = False,
+        allow_remote: bool = True,
     ) -> MediaFile:
         """The thumbnail for `request`, or the image itself when it is no larger
         (content_repo.md, "Thumbnails"). 400 if the content is no image we can thumbnail,
         413 if it is too large to."""
-        record = await self._available(server_name, media_id, timeout_ms, legacy)
+        record = await self._available(server_name, media_id, timeout_ms, legacy, allow_remote)
         image = record.image
         assert record.sha256 is not None
         if image is None:
@@ -305,7 +312,7 @@ class MediaRepository:
         return await self._ensure_thumbnail(record.sha256, image, width, height, request.method, want_animation)
 
     async def _available(
-        self, server_name: str, media_id: str, timeout_ms: int | None, legacy: bool
+        self, server_name: str, media_id: str, timeout_ms: int | None, legacy: bool, allow_remote: bool = True
     ) -> MediaRecord:
         """The uploaded item, waiting up to `timeout_ms` for a pending one (504 after)."""
         if not is_valid_media_id(media_id):
@@ -313,8 +320,8 @@ class MediaRepository:
         record = await self.store.get(server_name, media_id)
         if record is None and server_name != self.server_name:
             # content_repo.md: remote media cached after the freeze counts as new, so the
-            # frozen endpoints never fetch it.
-            if self._remote is None or (legacy and self._frozen_ts is not None):
+            # frozen endpoints never fetch it; allow_remote=false forbids fetching (loops).
+            if self._remote is None or not allow_remote or (legacy and self._frozen_ts is not None):
                 raise not_found("Remote media is not available on this server")
             record = await self._fetch_remote(self._remote, server_name, media_id, timeout_ms)
         if record is not None and legacy and self._frozen_ts is not None:

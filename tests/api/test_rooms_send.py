@@ -101,3 +101,21 @@ async def test_unknown_room(http, make_user):
         "/_matrix/client/v3/rooms/!nowhere:veche.test/send/m.room.message/t", json={}, headers=alice.headers
     ) as response:
         assert response.status == 404
+
+
+async def test_simultaneous_identical_creations_make_distinct_rooms(homeserver, make_user):
+    # In v12 the room ID is the create event's hash; a frozen clock makes two creations
+    # by one user with the same content identical events unless the server separates them.
+    from veche.protocol.room_versions import get_room_version
+
+    alice = await make_user("alice")
+    sender = homeserver.sender
+    frozen = sender._clock
+    sender._clock = lambda: 1_700_000_000.0
+    try:
+        first, second = [
+            await sender.create_room(alice.user_id, get_room_version("12"), {"room_version": "12"}) for _ in range(2)
+        ]
+    finally:
+        sender._clock = frozen
+    assert first.room_id != second.room_id

@@ -88,10 +88,19 @@ class EventSender:
         }
         if not room_version.room_id_from_create_event:
             pdu["room_id"] = self._new_room_id()
-        event = self._finish(pdu, room_version)
-        check_auth_rules(event, {})
-        async with self._room_locks.hold(event.room_id):
-            persisted = await self._stores.events.persist_event(event, state_before={}, advance_current_state=True)
+        while True:
+            event = self._finish(dict(pdu), room_version)
+            check_auth_rules(event, {})
+            async with self._room_locks.hold(event.room_id):
+                # From v12 the room ID is the create event's hash: the same creator and
+                # content within one millisecond would name an existing room, and persisting
+                # a known event is a no-op. Such a create event moves to the next millisecond.
+                if not await self._stores.events.have_events([event.event_id]):
+                    persisted = await self._stores.events.persist_event(
+                        event, state_before={}, advance_current_state=True
+                    )
+                    break
+            pdu["origin_server_ts"] += 1
         await self._announce(event, persisted.stream_ordering)
         return event
 

@@ -70,6 +70,10 @@ class RoomMembership:
         self._remote = remote
         self._ratelimiter = ratelimiter
 
+    def use_remote(self, remote: RemoteMembership) -> None:
+        """Federation, built after this service, provides the handshakes with other servers."""
+        self._remote = remote
+
     # The endpoints
 
     async def join(

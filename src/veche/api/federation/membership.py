@@ -1,7 +1,7 @@
 """Membership handshakes other servers make with this one: make_join/send_join (v1 and
-v2), make_leave/send_leave (v1 and v2), make_knock/send_knock, and the third-party invite
+v2), make_leave/send_leave (v1 and v2), make_knock/send_knock, invite v2, and the third-party invite
 exchange, which this server refuses (joins-v1.yaml, joins-v2.yaml, leaving-v1.yaml,
-leaving-v2.yaml, knocks.yaml, third_party_invite.yaml)."""
+leaving-v2.yaml, knocks.yaml, invites-v2.yaml, third_party_invite.yaml)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,14 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         knock = await received(request, "knock")
         return _json({"knock_room_state": await requests.knock_room_state(knock.room_id)})
 
+    async def invite_v2(request: web.Request) -> web.Response:
+        origin = await hs.server_auth.require(request)
+        body = await read_federation_body(request)
+        answer = await hs.federation_invites.receive_invite(
+            origin, request.match_info["roomId"], request.match_info["eventId"], body
+        )
+        return _json(answer)
+
     async def exchange_third_party_invite(request: web.Request) -> web.Response:
         await hs.server_auth.require(request)
         raise MatrixError(403, "M_FORBIDDEN", "This server does not accept third-party invites")
@@ -88,5 +96,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.put(V2 + "/send_leave/{roomId}/{eventId}", send_leave_v2),
         web.get(V1 + "/make_knock/{roomId}/{userId}", make("knock", versions_required=True)),
         web.put(V1 + "/send_knock/{roomId}/{eventId}", send_knock),
+        web.put(V2 + "/invite/{roomId}/{eventId}", invite_v2),
         web.put(V1 + "/exchange_third_party_invite/{roomId}", exchange_third_party_invite),
     ]

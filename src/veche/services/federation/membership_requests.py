@@ -90,7 +90,7 @@ class MembershipRequests:
             authoriser = await self._restricted_join_authoriser(room_id, user_id, state_ids)
             if authoriser is not None:
                 content["join_authorised_via_users_server"] = authoriser
-        template = await self._template(room_id, room_version, user_id, content, state_ids)
+        template = await self.template(room_id, room_version, user_id, user_id, content, state_ids)
         return {"room_version": room_version.identifier, "event": template}
 
     async def send(self, origin: str, room_id: str, event_id: str, pdu: Any, membership: str) -> Event:
@@ -169,19 +169,22 @@ class MembershipRequests:
         await self._acl.check(room_id, origin)
         return room_version
 
-    async def _template(
+    async def template(
         self,
         room_id: str,
         room_version: RoomVersion,
-        user_id: str,
+        sender: str,
+        target: str,
         content: dict[str, Any],
         state_ids: Mapping[StateKey, str],
     ) -> dict[str, Any]:
+        """An unsigned m.room.member event on the room's extremities and current state;
+        403 when the auth rules would refuse it."""
         extremities = await self._stores.events.get_forward_extremities(room_id)
         prev = sorted(
             (await self._stores.events.get_events(extremities)).values(), key=lambda e: e.depth, reverse=True
         )[:MAX_PREV_EVENTS]
-        keys = auth_types_for_event(room_version, "m.room.member", user_id, user_id, content)
+        keys = auth_types_for_event(room_version, "m.room.member", target, sender, content)
         wanted = {key: state_ids[key] for key in (CREATE_KEY, *keys) if key in state_ids}
         loaded = await self._stores.events.get_events(wanted.values())
         auth_state = {key: loaded[i] for key, i in wanted.items() if i in loaded}
@@ -189,8 +192,8 @@ class MembershipRequests:
         template: dict[str, Any] = {
             "room_id": room_id,
             "type": "m.room.member",
-            "sender": user_id,
-            "state_key": user_id,
+            "sender": sender,
+            "state_key": target,
             "content": content,
             "origin": self._server_name,
             "origin_server_ts": self._now_ms(),

@@ -31,6 +31,7 @@ from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomV
 from veche.protocol.signing import SignatureError, SigningKey
 from veche.services.federation.client import FederationClient, FederationError, federation_path
 from veche.services.federation.event_checks import EventVerifier
+from veche.services.federation.invites import FederatedInvites, OutOfBandMemberships
 from veche.services.federation.receiver import PduReceiver
 from veche.services.federation.remote_errors import relay_failure
 from veche.services.federation.sender import server_of
@@ -58,8 +59,12 @@ class FederatedMembership:
         verifier: EventVerifier,
         receiver: PduReceiver,
         stores: EventStores,
+        invites: FederatedInvites,
+        out_of_band: OutOfBandMemberships,
         now_ms: Callable[[], int],
     ) -> None:
+        self._invites = invites
+        self._out_of_band = out_of_band
         self._server_name = server_name
         self._signing_key = signing_key
         self._client = client
@@ -71,28 +76,33 @@ class FederatedMembership:
     # RemoteMembership
 
     async def join(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> str:
-        await self._through_servers(room_id, servers, lambda server: self._join_via(server, user_id, room_id, content))
+        await self._through_servers(room_id, user_id, servers, lambda server: self._join_via(server, user_id, room_id, content))
         return room_id
 
     async def knock(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> str:
         await self._through_servers(
-            room_id, servers, lambda server: self._knock_via(server, user_id, room_id, content)
+            room_id, user_id, servers, lambda server: self._knock_via(server, user_id, room_id, content)
         )
         return room_id
 
     async def leave(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> None:
         """Reject an invite or retract a knock on a room this server does not hold."""
         await self._through_servers(
-            room_id, servers, lambda server: self._leave_via(server, user_id, room_id, content)
+            room_id, user_id, servers, lambda server: self._leave_via(server, user_id, room_id, content)
         )
 
     async def invite(self, sender: str, room_id: str, target: str, content: dict[str, Any]) -> Event:
-        raise forbidden(f"Cannot invite {target}: inviting users of other servers is not supported yet")
+        return await self._invites.invite_remote(sender, room_id, target, content)
 
     # The handshakes
 
-    async def _through_servers(self, room_id: str, servers: Sequence[str], attempt: Callable[[str], Awaitable[None]]) -> None:
-        candidates = [s for s in dict.fromkeys(servers) if s != self._server_name]
+    async def _through_servers(
+        self, room_id: str, user_id: str, servers: Sequence[str], attempt: Callable[[str], Awaitable[None]]
+    ) -> None:
+        # An invite or knock kept here names a server that is in the room.
+        member = await self._stores.events.get_current_state_event(room_id, "m.room.member", user_id)
+        known = [server_of(member.sender)] if member is not None else []
+        candidates = [s for s in dict.fromkeys([*servers, *known]) if s != self._server_name]
         if not candidates and ":" in room_id and server_of(room_id) != self._server_name:
             # Before v12 a room ID names the server that made it, a good first guess.
             candidates = [server_of(room_id)]
@@ -223,7 +233,7 @@ class FederatedMembership:
             pdu,
             timeout=HANDSHAKE_TIMEOUT_SECONDS,
         )
-        await self._stores.events.persist_event(knock, outlier=True)
+        await self._out_of_band.record(knock)
 
     async def _leave_via(self, server: str, user_id: str, room_id: str, content: Mapping[str, Any]) -> None:
         room_version, pdu = await self._template(server, "leave", user_id, room_id, content)
@@ -234,7 +244,7 @@ class FederatedMembership:
             pdu,
             timeout=HANDSHAKE_TIMEOUT_SECONDS,
         )
-        await self._stores.events.persist_event(leave, outlier=True)
+        await self._out_of_band.record(leave)
 
 
 def _pdu_list(value: Any) -> list[dict[str, Any]]:

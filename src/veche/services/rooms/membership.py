@@ -47,6 +47,8 @@ class RemoteMembership(Protocol):
 
     async def invite(self, sender: str, room_id: str, target: str, content: dict[str, Any]) -> Event: ...
 
+    async def leave(self, user_id: str, room_id: str, servers: Sequence[str], content: dict[str, Any]) -> None: ...
+
 
 class RoomMembership:
     def __init__(
@@ -129,6 +131,12 @@ class RoomMembership:
         await self.update_membership(sender, room_id, target, content)
 
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
+        if self._remote is not None and not await self._participating(room_id):
+            # Rejecting an invite or retracting a knock on a room held elsewhere.
+            member = await self._member_event(room_id, user_id)
+            if member is not None and member.membership in ("invite", "knock"):
+                await self._remote.leave(user_id, room_id, [], _content("leave", reason))
+                return
         await self.update_membership(user_id, room_id, user_id, _content("leave", reason))
 
     async def kick(self, sender: str, room_id: str, target: str, reason: str | None = None) -> None:

@@ -101,7 +101,7 @@ class FederatedMembership:
     ) -> None:
         # An invite or knock kept here names a server that is in the room.
         member = await self._stores.events.get_current_state_event(room_id, "m.room.member", user_id)
-        known = [server_of(member.sender)] if member is not None else []
+        known = _servers_named_by(member) if member is not None else []
         candidates = [s for s in dict.fromkeys([*servers, *known]) if s != self._server_name]
         if not candidates and ":" in room_id and server_of(room_id) != self._server_name:
             # Before v12 a room ID names the server that made it, a good first guess.
@@ -227,13 +227,15 @@ class FederatedMembership:
     async def _knock_via(self, server: str, user_id: str, room_id: str, content: Mapping[str, Any]) -> None:
         room_version, pdu = await self._template(server, "knock", user_id, room_id, content)
         knock = Event(pdu, room_version, compute_event_id(pdu, room_version))
-        await self._client.put_json(
+        answer = await self._client.put_json(
             server,
             federation_path(V1 + "/send_knock/{}/{}", room_id, knock.event_id),
             pdu,
             timeout=HANDSHAKE_TIMEOUT_SECONDS,
         )
-        await self._out_of_band.record(knock)
+        preview = answer.get("knock_room_state") if isinstance(answer, dict) else None
+        unsigned = {"knock_room_state": _pdu_list(preview)}
+        await self._out_of_band.record(Event({**pdu, "unsigned": unsigned}, room_version, knock.event_id))
 
     async def _leave_via(self, server: str, user_id: str, room_id: str, content: Mapping[str, Any]) -> None:
         room_version, pdu = await self._template(server, "leave", user_id, room_id, content)
@@ -245,6 +247,17 @@ class FederatedMembership:
             timeout=HANDSHAKE_TIMEOUT_SECONDS,
         )
         await self._out_of_band.record(leave)
+
+
+def _servers_named_by(member: Event) -> list[str]:
+    """Servers in the room as an invite or knock kept here shows them: the inviter's, and
+    those of the preview's senders."""
+    unsigned = member.pdu.get("unsigned")
+    preview = []
+    if isinstance(unsigned, dict):
+        preview = _pdu_list(unsigned.get("invite_room_state")) + _pdu_list(unsigned.get("knock_room_state"))
+    senders = [member.sender, *(e["sender"] for e in preview if isinstance(e.get("sender"), str))]
+    return list(dict.fromkeys(server_of(sender) for sender in senders))
 
 
 def _pdu_list(value: Any) -> list[dict[str, Any]]:

@@ -1,9 +1,14 @@
-"""The PostgreSQL engine: an asyncpg pool; SQL is translated once per statement text."""
+"""The PostgreSQL engine: an asyncpg pool; SQL is translated once per statement text.
+
+Write transactions run on one writer connection taken from the pool, in turn, and those
+queued together commit at once (see veche.storage.group_commit), so concurrent writers
+share one WAL flush; reads outside transactions use the rest of the pool.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -11,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
+from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_postgres
 
 
@@ -55,11 +61,67 @@ class _PostgresTransaction(Transaction):
             raise IntegrityError(str(e)) from e
 
 
+_SAVEPOINT = "veche_txn"
+
+
+class _PostgresWriter(WriterConnection[_PostgresTransaction]):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._txn: _PostgresTransaction | None = None
+
+    async def begin(self) -> None:
+        if self._conn is not None and self._conn.is_closed():
+            # The server went away: a fresh connection for the next transaction.
+            await self._pool.release(self._conn)
+            self._conn = None
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+            self._txn = _PostgresTransaction(self._conn)
+        await self._conn.execute("BEGIN")
+
+    async def savepoint(self) -> None:
+        await self._connection().execute(f"SAVEPOINT {_SAVEPOINT}")
+
+    async def release(self) -> None:
+        await self._connection().execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    async def rollback_to_savepoint(self) -> bool:
+        conn = self._connection()
+        if conn.is_closed() or not conn.is_in_transaction():
+            return False
+        await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+        return True
+
+    async def commit(self) -> None:
+        await self._connection().execute("COMMIT")
+
+    async def rollback(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+
+    def transaction(self) -> _PostgresTransaction:
+        assert self._txn is not None
+        return self._txn
+
+    def _connection(self) -> asyncpg.Connection:
+        assert self._conn is not None
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+
 class PostgresDatabase(Database):
     engine = "postgres"
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._writer = _PostgresWriter(pool)
+        self._committer = GroupCommitter(self._writer)
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
@@ -69,13 +131,12 @@ class PostgresDatabase(Database):
             raise DatabaseError(f"cannot connect to PostgreSQL: {e}") from e
         return cls(pool)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PostgresTransaction(conn)
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._committer.transaction()
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return [tuple(r) for r in await self._pool.fetch(to_postgres(sql), *args)]
 
     async def close(self) -> None:
+        await self._writer.close()
         await self._pool.close()

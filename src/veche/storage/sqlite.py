@@ -1,9 +1,10 @@
 """The SQLite engine: stdlib sqlite3 in WAL mode, kept off the event loop.
 
 One writer connection on its own thread takes every write transaction in turn (SQLite
-allows one writer anyway; an asyncio lock queues the others without blocking the loop).
-Reads outside transactions go to a few reader connections on their own threads; WAL lets
-them run while the writer writes, each seeing the last committed state.
+allows one writer anyway), and commits the transactions queued together at once (see
+veche.storage.group_commit), so concurrent writers share one fsync. Reads outside
+transactions go to a few reader connections on their own threads; WAL lets them run
+while the writer writes, each seeing the last committed state.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import orjson
 
 from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
+from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_sqlite
 
 T = TypeVar("T")
@@ -66,6 +68,18 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+_SAVEPOINT = "veche_txn"
+
+
+def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
+    # Some errors (disk full, I/O) make SQLite roll back the whole transaction itself.
+    if not conn.in_transaction:
+        return False
+    conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+    return True
+
+
 class _SqliteTransaction(Transaction):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
@@ -88,6 +102,35 @@ class _SqliteTransaction(Transaction):
             await self._db._on_writer(_execute_all, adapted)
 
 
+class _SqliteWriter(WriterConnection[_SqliteTransaction]):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self._txn = _SqliteTransaction(db)
+
+    async def begin(self) -> None:
+        # IMMEDIATE takes the write lock now, so no statement inside can hit SQLITE_BUSY
+        # on a lock upgrade halfway through.
+        await self._db._on_writer(_execute, "BEGIN IMMEDIATE", ())
+
+    async def savepoint(self) -> None:
+        await self._db._on_writer(_execute, f"SAVEPOINT {_SAVEPOINT}", ())
+
+    async def release(self) -> None:
+        await self._db._on_writer(_execute, f"RELEASE {_SAVEPOINT}", ())
+
+    async def rollback_to_savepoint(self) -> bool:
+        return await self._db._on_writer(_rollback_to_savepoint)
+
+    async def commit(self) -> None:
+        await self._db._on_writer(_execute, "COMMIT", ())
+
+    async def rollback(self) -> None:
+        await self._db._on_writer(_rollback)
+
+    def transaction(self) -> _SqliteTransaction:
+        return self._txn
+
+
 class SqliteDatabase(Database):
     engine = "sqlite"
 
@@ -99,7 +142,7 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
-        self._write_lock = asyncio.Lock()
+        self._committer = GroupCommitter(_SqliteWriter(self))
         self._closed = False
 
     @classmethod
@@ -137,18 +180,8 @@ class SqliteDatabase(Database):
     async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self._writer, lambda conn: fn(conn, *args))
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_lock:
-            # IMMEDIATE takes the write lock now, so no statement inside can hit SQLITE_BUSY
-            # on a lock upgrade halfway through.
-            await self._on_writer(_execute, "BEGIN IMMEDIATE", ())
-            try:
-                yield _SqliteTransaction(self)
-                await self._on_writer(_execute, "COMMIT", ())
-            except BaseException:
-                await self._on_writer(_rollback)
-                raise
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._committer.transaction()
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return await self._run(self._readers, lambda conn: _fetchall(conn, sql, args))

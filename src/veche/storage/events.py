@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from bisect import insort
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
 from veche.protocol.events import Event, StateKey
+from veche.protocol.relations import relation_of
 from veche.storage.cache import LruCache
 from veche.storage.database import Database, Transaction
 from veche.storage.interning import AfterCommit, StateKeyInterner, StringInterner
@@ -85,6 +87,32 @@ class EventPage:
 # server-server-api.md "Soft failure"), and not outliers (which have no stream position).
 _VISIBLE = "e.rejected_reason IS NULL AND NOT e.soft_failed AND e.stream_ordering IS NOT NULL"
 
+# Newest visible events remembered per room, enough for a default /sync timeline and more.
+TAIL_SIZE = 50
+_BEFORE_EVERYTHING = -(2**63)
+
+
+@dataclass(slots=True)
+class _RoomTail:
+    """The newest visible events of a room, as (stream, depth, event ID), oldest first.
+
+    Every visible event with a stream position above `complete_after` is in `entries`,
+    so a question about positions above it needs no database.
+    """
+
+    complete_after: int
+    entries: list[tuple[int, int, str]]
+
+    def add(self, stream: int, depth: int, event_id: str) -> None:
+        if stream <= self.complete_after:
+            return
+        insort(self.entries, (stream, depth, event_id))
+        while len(self.entries) > TAIL_SIZE:
+            self.complete_after = self.entries.pop(0)[0]
+
+    def between(self, from_stream: int, to_stream: int) -> list[tuple[int, int, str]]:
+        return [e for e in self.entries if from_stream < e[0] <= to_stream]
+
 
 class EventStore:
     def __init__(
@@ -97,7 +125,8 @@ class EventStore:
         rooms: RoomStore,
         state: StateStore,
         *,
-        event_cache_size: int = 50_000,
+        event_cache_size: int = 10_000,
+        tail_cache_rooms: int = 5_000,
     ) -> None:
         self._db = db
         self._stream = stream
@@ -108,6 +137,12 @@ class EventStore:
         self._state = state
         # Event objects are shared between callers, who must not modify them.
         self._events: LruCache[str, Event] = LruCache(event_cache_size)
+        # room_nid → its newest visible events, fed after each commit that adds one (every
+        # writer of events persists through this store); a per-room count of such commits
+        # stops a read that raced one from caching what it read.
+        self._tails: LruCache[int, _RoomTail] = LruCache(tail_cache_rooms)
+        self._tail_changes: dict[int, int] = {}
+        self._target_listeners: list[Callable[[list[str]], None]] = []
 
     @property
     def current_stream_token(self) -> int:
@@ -141,6 +176,27 @@ class EventStore:
                 persisted = await self._persist(
                     txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after
                 )
+            after.run()
+        return persisted
+
+    async def persist_event_chain(self, events: Sequence[Event], *, state_before: StateBefore) -> list[PersistedEvent]:
+        """Persist new local events, each built on the one before it, in one transaction,
+        advancing the room's current state through them.
+
+        `state_before` is the state before the first event; the state before each later
+        one is the state after its predecessor. Each event gets its own stream position,
+        in order.
+        """
+        after = AfterCommit()
+        with ExitStack() as positions:
+            orderings = [positions.enter_context(self._stream.position()) for _ in events]
+            persisted: list[PersistedEvent] = []
+            async with self._db.transaction() as txn:
+                before: StateBefore | None = state_before
+                for event, stream_ordering in zip(events, orderings):
+                    result = await self._persist(txn, event, before, stream_ordering, False, True, after)
+                    persisted.append(result)
+                    before = result.snapshot_nid
             after.run()
         return persisted
 
@@ -189,6 +245,11 @@ class EventStore:
             return PersistedEvent(event.event_id, None, None)
 
         accepted = event.rejected_reason is None
+        if accepted and not soft_failed:
+            after.add(lambda: self._note_visible(room_nid, stream_ordering, event.depth, event.event_id))
+            targets = _targets_of(event)
+            if targets:
+                after.add(lambda: self._note_targets(targets))
         if accepted and not soft_failed:
             prev_nids = [nids[p] for p in prev_ids]
             writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
@@ -339,6 +400,7 @@ class EventStore:
                 ("DELETE FROM room_memberships WHERE room_nid = ? AND user_nid = ANY(?)", (room_nid, removals))
             )
         await txn.execute_all(writes)
+        after.add(lambda: self._rooms.memberships_changed(member_changes))
 
     # Reading
 
@@ -433,6 +495,47 @@ class EventStore:
         event_id = state_ids.get((event_type, state_key))
         return await self.get_event(event_id) if event_id is not None else None
 
+    def add_target_listener(self, listener: Callable[[list[str]], None]) -> None:
+        """Call `listener` after each commit of a timeline event that redacts or relates
+        to others, with the IDs of those others (caches of "nothing redacts or relates to
+        this event" drop them)."""
+        self._target_listeners.append(listener)
+
+    @property
+    def every_commit_is_visible(self) -> bool:
+        """Every committed event is at or below `current_stream_token` (none waits above it
+        for an earlier position), so stream readers up to it have seen all of them."""
+        return self._stream.everything_finished_is_visible
+
+    def _note_targets(self, targets: list[str]) -> None:
+        for listener in self._target_listeners:
+            listener(targets)
+
+    def _note_visible(self, room_nid: int, stream_ordering: int, depth: int, event_id: str) -> None:
+        self._tail_changes[room_nid] = self._tail_changes.get(room_nid, 0) + 1
+        tail = self._tails.get(room_nid)
+        if tail is not None:
+            tail.add(stream_ordering, depth, event_id)
+
+    async def _tail(self, room_nid: int) -> _RoomTail:
+        tail = self._tails.get(room_nid)
+        if tail is not None:
+            return tail
+        changes = self._tail_changes.get(room_nid, 0)
+        rows = await self._db.fetchall(
+            "SELECT e.stream_ordering, e.depth, i.event_id FROM events e"
+            " JOIN event_ids i ON i.event_nid = e.event_nid"
+            f" WHERE e.room_nid = ? AND {_VISIBLE} ORDER BY e.stream_ordering DESC LIMIT ?",
+            room_nid,
+            TAIL_SIZE,
+        )
+        entries = sorted(rows)
+        complete_after = entries[0][0] - 1 if len(entries) == TAIL_SIZE else _BEFORE_EVERYTHING
+        tail = _RoomTail(complete_after, entries)
+        if self._tail_changes.get(room_nid, 0) == changes:
+            self._tails.set(room_nid, tail)
+        return tail
+
     async def get_recent_room_events(
         self, room_id: str, from_stream: int, to_stream: int, limit: int
     ) -> RecentEvents:
@@ -440,6 +543,17 @@ class EventStore:
         room_nid = await self._rooms.get_room_nid(room_id)
         if room_nid is None or limit <= 0:
             return RecentEvents([], False, None)
+        if limit < TAIL_SIZE:
+            tail = await self._tail(room_nid)
+            known = tail.between(from_stream, to_stream)
+            if from_stream >= tail.complete_after or len(known) > limit:
+                limited = len(known) > limit
+                newest = known[-limit:]
+                if not newest:
+                    return RecentEvents([], False, None)
+                events = await self.get_events_in_order([event_id for _, _, event_id in newest])
+                stream, depth, _ = newest[0]
+                return RecentEvents(events, limited, TopologicalToken.before(depth, stream))
         rows = await self._db.fetchall(
             "SELECT i.event_id, e.depth, e.stream_ordering FROM events e"
             " JOIN event_ids i ON i.event_nid = e.event_nid"
@@ -459,17 +573,56 @@ class EventStore:
 
     async def get_rooms_with_events(self, room_ids: Iterable[str], from_stream: int, to_stream: int) -> set[str]:
         """Which of `room_ids` have visible events with from_stream < stream <= to_stream."""
-        room_nids = list((await self._rooms.get_room_nids(room_ids)).values())
-        if not room_nids:
-            return set()
+        nids = await self._rooms.get_room_nids(room_ids)
+        found: set[str] = set()
+        unknown: list[int] = []
+        for room_id, room_nid in nids.items():
+            tail = self._tails.get(room_nid)
+            if tail is None:
+                unknown.append(room_nid)
+            elif tail.between(from_stream, to_stream):
+                found.add(room_id)
+            elif from_stream < tail.complete_after:
+                unknown.append(room_nid)
+        if not unknown:
+            return found
         rows = await self._db.fetchall(
             "SELECT DISTINCT e.room_nid FROM events e"
             f" WHERE e.room_nid = ANY(?) AND e.stream_ordering > ? AND e.stream_ordering <= ? AND {_VISIBLE}",
-            room_nids,
+            unknown,
             from_stream,
             to_stream,
         )
-        return set((await self._rooms.get_room_ids(row[0] for row in rows)).values())
+        return found | set((await self._rooms.get_room_ids(row[0] for row in rows)).values())
+
+    async def get_latest_event_ids_at(self, room_ids: Iterable[str], stream: int) -> dict[str, str]:
+        """For each room, the last visible event at or before `stream` (rooms without one
+        are left out)."""
+        nids = await self._rooms.get_room_nids(room_ids)
+        found: dict[str, str] = {}
+        unknown: list[int] = []
+        for room_id, room_nid in nids.items():
+            tail = self._tails.get(room_nid)
+            earlier = [e for e in tail.entries if e[0] <= stream] if tail is not None else []
+            if earlier:
+                found[room_id] = earlier[-1][2]
+            elif tail is None or tail.complete_after != _BEFORE_EVERYTHING:
+                unknown.append(room_nid)
+        if not unknown:
+            return found
+        rows = await self._db.fetchall(
+            "SELECT e.room_nid, i.event_id FROM events e"
+            " JOIN event_ids i ON i.event_nid = e.event_nid"
+            " WHERE e.stream_ordering = ("
+            "  SELECT MAX(x.stream_ordering) FROM events x"
+            f"  WHERE x.room_nid = e.room_nid AND x.stream_ordering <= ? AND {_VISIBLE.replace('e.', 'x.')}"
+            " ) AND e.room_nid = ANY(?)",
+            stream,
+            unknown,
+        )
+        ids = await self._rooms.get_room_ids(row[0] for row in rows)
+        found.update((ids[room_nid], event_id) for room_nid, event_id in rows)
+        return found
 
     async def paginate_room_events(
         self,
@@ -522,3 +675,14 @@ class EventStore:
 
     async def get_max_stream_ordering(self) -> int:
         return await self._db.fetchval("SELECT COALESCE(MAX(stream_ordering), 0) FROM events")
+
+
+def _targets_of(event: Event) -> list[str]:
+    """The events this one redacts or relates to."""
+    targets = []
+    if event.type == "m.room.redaction" and event.redacts is not None:
+        targets.append(event.redacts)
+    relation = relation_of(event.content)
+    if relation is not None:
+        targets.append(relation[0])
+    return targets

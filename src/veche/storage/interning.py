@@ -115,7 +115,7 @@ class _Interner(abc.ABC, Generic[K]):
 class StringInterner(_Interner[str]):
     """A table (nid, value TEXT UNIQUE): event IDs, user IDs."""
 
-    def __init__(self, table: str, nid_column: str, value_column: str, cache_size: int = 200_000) -> None:
+    def __init__(self, table: str, nid_column: str, value_column: str, cache_size: int = 50_000) -> None:
         super().__init__(cache_size)
         self._table = table
         self._nid_column = nid_column
@@ -171,7 +171,7 @@ class StateKeyInterner(_Interner[tuple[str, str]]):
     _table = "state_keys"
     _nid_column = "state_key_nid"
 
-    def __init__(self, cache_size: int = 200_000) -> None:
+    def __init__(self, cache_size: int = 50_000) -> None:
         super().__init__(cache_size)
 
     async def _select_by_keys(self, reader: Reader, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -1,5 +1,4 @@
-"""Batched reads /sync needs across many rooms at once: member summaries and the event
-that was latest in each room at a stream position."""
+"""Batched reads /sync needs across many rooms at once: member summaries."""
 
 from __future__ import annotations
 
@@ -7,9 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from veche.storage.database import Database
-
-# Matches the timeline rule of EventStore: the events clients see.
-_VISIBLE = "e.rejected_reason IS NULL AND NOT e.soft_failed AND e.stream_ordering IS NOT NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +54,3 @@ class RoomSummaryStore:
             )
             for room_id in set(counts) | set(members)
         }
-
-    async def latest_events_at(self, room_ids: Iterable[str], stream: int) -> dict[str, str]:
-        """For each room, the last visible event at or before `stream`."""
-        rows = await self._db.fetchall(
-            "SELECT r.room_id, i.event_id FROM events e"
-            " JOIN rooms r ON r.room_nid = e.room_nid"
-            " JOIN event_ids i ON i.event_nid = e.event_nid"
-            " WHERE e.stream_ordering = ("
-            "  SELECT MAX(x.stream_ordering) FROM events x"
-            f"  WHERE x.room_nid = e.room_nid AND x.stream_ordering <= ? AND {_VISIBLE.replace('e.', 'x.')}"
-            " ) AND r.room_id = ANY(?)",
-            stream,
-            list(room_ids),
-        )
-        return {room_id: event_id for room_id, event_id in rows}

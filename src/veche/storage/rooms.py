@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from veche.protocol.room_versions import RoomVersion, get_room_version
+from veche.storage.cache import LruCache
 from veche.storage.database import Database, Transaction
 from veche.storage.interning import AfterCommit, StringInterner
 
@@ -19,13 +20,18 @@ class Membership:
 
 
 class RoomStore:
-    def __init__(self, db: Database, users: StringInterner) -> None:
+    def __init__(self, db: Database, users: StringInterner, *, membership_cache_size: int = 5_000) -> None:
         self._db = db
         self._users = users
         # A room's nid and version never change once known.
         self._nids: dict[str, int] = {}
         self._ids: dict[int, str] = {}
         self._versions: dict[int, RoomVersion] = {}
+        # user ID → every current membership of the user, kept until a membership of the
+        # user changes (`memberships_changed`, run after each commit that changes any).
+        # A counter of changes stops a read that raced a change from caching what it read.
+        self._memberships: LruCache[str, tuple[Membership, ...]] = LruCache(membership_cache_size)
+        self._membership_changes = 0
 
     def _remember(self, room_id: str, room_nid: int, version: str | None) -> None:
         self._nids[room_id] = room_nid
@@ -106,25 +112,42 @@ class RoomStore:
                 self._remember(room_id, nid, version)
         return {n: self._versions[n] for n in wanted if n in self._versions}
 
+    def memberships_changed(self, user_ids: Iterable[str]) -> None:
+        """Forget the cached memberships of users whose membership of some room changed
+        (called after the commit that changed them)."""
+        self._membership_changes += 1
+        for user_id in user_ids:
+            self._memberships.pop(user_id)
+
     async def get_memberships_for_user(
         self, user_id: str, memberships: Iterable[str] | None = None
     ) -> list[Membership]:
         """The user's current membership of every room (optionally only some kinds)."""
+        every = self._memberships.get(user_id)
+        if every is None:
+            every = await self._load_memberships(user_id)
+        if memberships is None:
+            return list(every)
+        kinds = set(memberships)
+        return [m for m in every if m.membership in kinds]
+
+    async def _load_memberships(self, user_id: str) -> tuple[Membership, ...]:
+        changes = self._membership_changes
         user_nid = (await self._users.lookup(self._db, [user_id])).get(user_id)
         if user_nid is None:
-            return []
-        sql = (
+            return ()
+        rows = await self._db.fetchall(
             "SELECT r.room_id, m.membership, e.event_id, m.stream_ordering"
             " FROM room_memberships m"
             " JOIN rooms r ON r.room_nid = m.room_nid"
             " JOIN event_ids e ON e.event_nid = m.event_nid"
-            " WHERE m.user_nid = ?"
+            " WHERE m.user_nid = ?",
+            user_nid,
         )
-        if memberships is None:
-            rows = await self._db.fetchall(sql, user_nid)
-        else:
-            rows = await self._db.fetchall(sql + " AND m.membership = ANY(?)", user_nid, list(memberships))
-        return [Membership(*row) for row in rows]
+        loaded = tuple(Membership(*row) for row in rows)
+        if self._membership_changes == changes:
+            self._memberships.set(user_id, loaded)
+        return loaded
 
     async def get_rooms_for_user(self, user_id: str, membership: str = "join") -> list[str]:
         return [m.room_id for m in await self.get_memberships_for_user(user_id, [membership])]

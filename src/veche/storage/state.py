@@ -58,7 +58,7 @@ class StateStore:
         rooms: RoomStore,
         *,
         snapshot_cache_size: int = 2_000,
-        event_snapshot_cache_size: int = 100_000,
+        event_snapshot_cache_size: int = 20_000,
         current_state_cache_size: int = 10_000,
     ) -> None:
         self._db = db

@@ -35,6 +35,11 @@ class StreamIdGenerator:
             return self._in_flight[0] - 1
         return self._last_allocated
 
+    @property
+    def everything_finished_is_visible(self) -> bool:
+        """No finished write waits above `current_token` for an earlier one to finish."""
+        return not self._finished_early
+
     def allocate(self) -> int:
         self._last_allocated += 1
         self._in_flight.append(self._last_allocated)

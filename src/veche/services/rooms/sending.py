@@ -8,6 +8,7 @@ state. Rooms proceed in parallel; events of one room are strictly ordered.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 import time
@@ -37,6 +38,8 @@ EventHook = Callable[[Event, int], Awaitable[None]]
 # with many concurrent branches converges over a few events instead of one huge one.
 MAX_PREV_EVENTS = 10
 MAX_DEPTH = 2**63 - 1
+# Events of one room built and persisted in one transaction, at most.
+MAX_QUEUED_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,13 @@ class EventDraft:
     content: dict[str, Any]
     state_key: str | None = None
     redacts: str | None = None
+
+
+@dataclass(slots=True)
+class _Queued:
+    sender: str
+    draft: EventDraft
+    result: asyncio.Future[Event]
 
 
 class EventSender:
@@ -67,6 +77,9 @@ class EventSender:
         self._members = members
         self._clock = clock
         self._room_locks = KeyedLock()
+        self._queues: dict[str, list[_Queued]] = {}
+        self._drainers: dict[str, asyncio.Future[None]] = {}
+        self._announcing: set[asyncio.Future[None]] = set()
         # Work that must see each new event before the syncs it wakes read it (push
         # rule evaluation, indexes …). Hooks run in registration order.
         self.after_persist: list[EventHook] = []
@@ -105,38 +118,112 @@ class EventSender:
         return event
 
     async def send(self, room_id: str, sender: str, draft: EventDraft) -> Event:
-        """Build, authorise and persist one event; raises MatrixError if it is refused."""
-        async with self._room_locks.hold(room_id):
-            room_version = await self._stores.rooms.get_room_version(room_id)
-            if room_version is None:
-                raise not_found(f"Unknown room {room_id}")
-            extremities = await self._stores.events.get_forward_extremities(room_id)
-            if not extremities:
-                raise forbidden(f"This server does not participate in {room_id}")
-            prev_events = await self._stores.events.get_events(extremities)
-            prev = sorted(prev_events.values(), key=lambda e: e.depth, reverse=True)[:MAX_PREV_EVENTS]
-            state_ids = await self._stores.state.get_current_state_ids(room_id)
+        """Build, authorise and persist one event; raises MatrixError if it is refused.
 
-            auth_keys = auth_types_for_event(room_version, draft.type, draft.state_key, sender, draft.content)
-            # The rules always need the create event, even where it is not cited (v12).
-            wanted = {key: state_ids[key] for key in (CREATE_KEY, *auth_keys) if key in state_ids}
-            auth_state = await self._load_state(wanted)
-            pdu = self._build_pdu(room_id, room_version, sender, draft, prev, auth_keys, auth_state)
-            event = self._finish(pdu, room_version)
+        Sends into one room queue up: whoever next holds the room's critical section builds
+        every queued event, each on the one before, and persists them in one transaction,
+        so a busy room pays one commit for many events. The event is announced (hooks run,
+        syncs woken) before this returns, even if the caller has gone away meanwhile.
+        """
+        queued = _Queued(sender, draft, asyncio.get_running_loop().create_future())
+        self._queues.setdefault(room_id, []).append(queued)
+        if room_id not in self._drainers:
+            self._drainers[room_id] = asyncio.ensure_future(self._drain(room_id))
+        return await queued.result
+
+    async def _drain(self, room_id: str) -> None:
+        while True:
+            async with self._room_locks.hold(room_id):
+                queue = self._queues.get(room_id)
+                if not queue:
+                    # Nothing can be queued between this check and the drainer leaving.
+                    self._queues.pop(room_id, None)
+                    del self._drainers[room_id]
+                    return
+                batch = queue[:MAX_QUEUED_BATCH]
+                del queue[:MAX_QUEUED_BATCH]
+                try:
+                    persisted = await self._persist_queued(room_id, batch)
+                except BaseException as e:
+                    for queued in batch:
+                        if not queued.result.done():
+                            queued.result.set_exception(e)
+                    if not isinstance(e, Exception):
+                        raise
+                    continue
+            for queued, event, stream_ordering in persisted:
+                task = asyncio.ensure_future(self._announce_queued(queued, event, stream_ordering))
+                self._announcing.add(task)
+                task.add_done_callback(self._announcing.discard)
+
+    async def _announce_queued(self, queued: _Queued, event: Event, stream_ordering: int | None) -> None:
+        try:
+            await self._announce(event, stream_ordering)
+        except Exception as e:
+            queued.result.set_exception(e)
+        else:
+            queued.result.set_result(event)
+
+    async def _persist_queued(
+        self, room_id: str, batch: list[_Queued]
+    ) -> list[tuple[_Queued, Event, int | None]]:
+        """Build and authorise each queued draft on top of the previous accepted one, then
+        persist the accepted ones together; refused drafts get their error at once."""
+        room_version = await self._stores.rooms.get_room_version(room_id)
+        if room_version is None:
+            raise not_found(f"Unknown room {room_id}")
+        extremities = await self._stores.events.get_forward_extremities(room_id)
+        if not extremities:
+            raise forbidden(f"This server does not participate in {room_id}")
+        prev_events = await self._stores.events.get_events(extremities)
+        prev = sorted(prev_events.values(), key=lambda e: e.depth, reverse=True)[:MAX_PREV_EVENTS]
+        state_ids = dict(await self._stores.state.get_current_state_ids(room_id))
+        state_before: int | Mapping[StateKey, str]
+        if len(extremities) == 1 and prev:
+            snapshot = await self._stores.state.get_snapshot_after(prev[0].event_id)
+            state_before = snapshot if snapshot is not None else dict(state_ids)
+        else:
+            state_before = dict(state_ids)
+
+        built: list[tuple[_Queued, Event]] = []
+        new_events: dict[str, Event] = {}
+        for queued in batch:
             try:
-                check_auth_rules(event, auth_state)
-            except AuthError as e:
-                raise forbidden(e.reason) from None
-            state_before: int | Mapping[StateKey, str]
-            if len(extremities) == 1 and prev:
-                snapshot = await self._stores.state.get_snapshot_after(prev[0].event_id)
-                state_before = snapshot if snapshot is not None else state_ids
-            else:
-                state_before = state_ids
-            persisted = await self._stores.events.persist_event(
-                event, state_before=state_before, advance_current_state=True
-            )
-        await self._announce(event, persisted.stream_ordering)
+                event = await self._build(room_id, room_version, queued.sender, queued.draft, prev, state_ids, new_events)
+            except MatrixError as e:
+                queued.result.set_exception(e)
+                continue
+            built.append((queued, event))
+            prev = [event]
+            new_events[event.event_id] = event
+            if event.is_state:
+                state_ids[event.state_tuple] = event.event_id
+        if not built:
+            return []
+        persisted = await self._stores.events.persist_event_chain([e for _, e in built], state_before=state_before)
+        return [(queued, event, p.stream_ordering) for (queued, event), p in zip(built, persisted)]
+
+    async def _build(
+        self,
+        room_id: str,
+        room_version: RoomVersion,
+        sender: str,
+        draft: EventDraft,
+        prev: list[Event],
+        state_ids: Mapping[StateKey, str],
+        new_events: Mapping[str, Event],
+    ) -> Event:
+        auth_keys = auth_types_for_event(room_version, draft.type, draft.state_key, sender, draft.content)
+        # The rules always need the create event, even where it is not cited (v12).
+        wanted = {key: state_ids[key] for key in (CREATE_KEY, *auth_keys) if key in state_ids}
+        auth_state = {key: new_events[i] for key, i in wanted.items() if i in new_events}
+        auth_state.update(await self._load_state({k: i for k, i in wanted.items() if i not in new_events}))
+        pdu = self._build_pdu(room_id, room_version, sender, draft, prev, auth_keys, auth_state)
+        event = self._finish(pdu, room_version)
+        try:
+            check_auth_rules(event, auth_state)
+        except AuthError as e:
+            raise forbidden(e.reason) from None
         return event
 
     async def _load_state(self, state_ids: Mapping[StateKey, str]) -> dict[StateKey, Event]:

@@ -35,6 +35,7 @@ from veche.protocol.redaction_checks import redaction_applies
 from veche.protocol.relations import REFERENCE, REPLACE, THREAD, is_valid_replacement, latest_replacement
 from veche.services.rooms.visibility import HistoryVisibility
 from veche.storage.accounts import TokenInfo
+from veche.storage.cache import LruCache
 from veche.storage.redactions import RedactionStore
 from veche.storage.relations import Relation, RelationStore
 from veche.storage.room_directory import ClientTransactionStore
@@ -60,6 +61,7 @@ class EventSerializer:
         transactions: ClientTransactionStore,
         visibility: HistoryVisibility,
         ignored_users: IgnoredUsers = no_ignored_users,
+        untouched_cache_size: int = 20_000,
     ) -> None:
         self._events = stores.events
         self._state = stores.state
@@ -68,6 +70,18 @@ class EventSerializer:
         self._transactions = transactions
         self._visibility = visibility
         self._ignored_users = ignored_users
+        # Events known to be named by no redaction and no relation: their lookups are
+        # skipped. The event store drops an event from here when one that names it commits;
+        # a lookup that raced such a commit, or ran while a commit waited above the stream
+        # position the index follows, records nothing.
+        self._untouched: LruCache[str, bool] = LruCache(untouched_cache_size)
+        self._target_commits = 0
+        stores.events.add_target_listener(self._targets_committed)
+
+    def _targets_committed(self, target_ids: list[str]) -> None:
+        self._target_commits += 1
+        for target_id in target_ids:
+            self._untouched.pop(target_id)
 
     async def serialize(
         self,
@@ -94,7 +108,11 @@ class EventSerializer:
         """`levels` says how deep aggregations nest (a thread's latest event has its own)."""
         if not events:
             return []
-        redacted_by = await self.applied_redactions(events)
+        unknown = [e.event_id for e in events if e.event_id not in self._untouched]
+        target_commits = self._target_commits
+        complete = self._events.every_commit_is_visible
+        touched: set[str] = set()
+        redacted_by = await self.applied_redactions(events, touched)
         unsigned: dict[str, dict[str, Any]] = {e.event_id: {} for e in events}
         await self._add_transaction_ids(events, requester, unsigned)
         await self._add_replaced_state(events, unsigned)
@@ -104,10 +122,14 @@ class EventSerializer:
                 unsigned[event_id]["membership"] = membership or "leave"
         if levels > 0:
             aggregations = await self._aggregations(
-                events, redacted_by, requester, include_room_id, now_ms, levels - 1
+                events, redacted_by, requester, include_room_id, now_ms, levels - 1, touched
             )
             for event_id, relations in aggregations.items():
                 unsigned[event_id]["m.relations"] = relations
+            if complete and target_commits == self._target_commits:
+                for event_id in unknown:
+                    if event_id not in touched:
+                        self._untouched.set(event_id, True)
         served = []
         for event in events:
             extras = unsigned[event.event_id]
@@ -123,10 +145,15 @@ class EventSerializer:
             )
         return served
 
-    async def applied_redactions(self, events: list[Event]) -> dict[str, Event]:
-        """event ID → the first redaction that applies to it, for the redacted ones among `events`."""
+    async def applied_redactions(self, events: list[Event], named_ids: set[str] | None = None) -> dict[str, Event]:
+        """event ID → the first redaction that applies to it, for the redacted ones among `events`.
+
+        `named_ids`, when given, receives the IDs of the events some redaction names.
+        """
         by_id = {e.event_id: e for e in events}
-        named = await self._redactions.redactions_of(by_id)
+        named = await self._redactions.redactions_of(i for i in by_id if i not in self._untouched)
+        if named_ids is not None:
+            named_ids.update(named)
         if not named:
             return {}
         redactions = await self._events.get_events(r for ids in named.values() for r in ids)
@@ -211,10 +238,15 @@ class EventSerializer:
         include_room_id: bool,
         now_ms: int,
         levels: int,
+        related_ids: set[str],
     ) -> dict[str, dict[str, Any]]:
+        """Bundles by parent event ID; `related_ids` receives the IDs of parents with children."""
         # State events get no bundled aggregations (_index.md "Aggregations of child events").
-        parents = {e.event_id: e for e in events if not e.is_state}
+        parents = {e.event_id: e for e in events if not e.is_state and e.event_id not in self._untouched}
+        if not parents:
+            return {}
         relations = await self._relations.children(parents, (REPLACE, THREAD, REFERENCE))
+        related_ids.update(r.parent_id for r in relations)
         if not relations:
             return {}
         ignored = await self._ignored_users(requester.user_id) if requester is not None else frozenset()

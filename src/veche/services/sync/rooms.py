@@ -107,17 +107,27 @@ class RoomSync:
 
         active = joined if initial else await self._rooms_with_news(joined, since_pos, request.now.events)
         sections: dict[str, Any] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
-        summaries = await self._summaries.member_summaries([m.room_id for m in active])
-        gap_states = {}
-        if not initial:
-            gap_states = await self._summaries.latest_events_at([m.room_id for m in active], since_pos)
+        # Summaries cost queries: read them up front only where every room needs one
+        # (initial sync) or lazy loading needs the heroes; otherwise only for the rooms
+        # whose members changed.
+        summaries: dict[str, MemberSummary] = {}
+        if active and (initial or room_filter.state.lazy_load_members):
+            summaries = await self._summaries.member_summaries([m.room_id for m in active])
+        wants_summary = []
         for m in active:
             newly_joined = initial or m.stream_ordering > since_pos
-            room = await self._joined_room(
-                request, m, since_pos, request.now.events, newly_joined, gap_states.get(m.room_id),
-                summaries.get(m.room_id),
+            room, member_change = await self._joined_room(
+                request, m, since_pos, request.now.events, newly_joined, summaries.get(m.room_id)
             )
             sections["join"][m.room_id] = room
+            if newly_joined or member_change:
+                wants_summary.append(m.room_id)
+        missing = [r for r in wants_summary if r not in summaries]
+        if missing:
+            summaries.update(await self._summaries.member_summaries(missing))
+        for room_id in wants_summary:
+            if room_id in summaries:
+                sections["join"][room_id]["summary"] = _summary(summaries[room_id], request.user_id)
         for m in invited:
             sections["invite"][m.room_id] = {"invite_state": {"events": await self._stripped_state(m)}}
         for m in knocked:
@@ -137,9 +147,9 @@ class RoomSync:
         since_pos: int,
         now_pos: int,
         full_state: bool,
-        event_at_since: str | None,
         summary: MemberSummary | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
+        """The room's section, and whether its membership changed in it."""
         room_id = membership.room_id
         timeline_filter = request.filter.room.timeline
         from_pos = 0 if full_state and request.since is None else since_pos
@@ -149,6 +159,9 @@ class RoomSync:
         limited = recent.limited or (full_state and request.since is not None)
 
         state_at_start = await self._state_before(room_id, recent.events)
+        event_at_since = None
+        if not full_state:
+            event_at_since = (await self._stores.events.get_latest_event_ids_at([room_id], since_pos)).get(room_id)
         if full_state or event_at_since is None:
             client_had: Mapping[StateKey, str] = {}
         elif limited:
@@ -180,9 +193,7 @@ class RoomSync:
             "ephemeral": {"events": []},
             "account_data": {"events": []},
         }
-        if summary is not None and (full_state or _has_member_change(timeline, state_events)):
-            room["summary"] = _summary(summary, request.user_id)
-        return room
+        return room, _has_member_change(timeline, state_events)
 
     async def _state_before(self, room_id: str, timeline: list[Event]) -> dict[StateKey, str]:
         """The room state just before the first timeline event (the current state if none)."""

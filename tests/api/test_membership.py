@@ -223,10 +223,13 @@ async def test_member_state_goes_through_the_same_rules(http, homeserver, make_u
     await call(http, "PUT", f"/rooms/{room_id}/state/m.room.member/bob", alice, {"membership": "ban"}, status=400)
 
 
-async def test_remote_invites_wait_for_federation(http, make_user):
+async def test_remote_invites_need_the_invitees_server(http, make_user):
+    # The invitee's server must countersign the invite; when it cannot be reached there is no invite.
     alice = await make_user("alice")
     room_id = await create_room(http, alice)
-    await call(http, "POST", f"/rooms/{room_id}/invite", alice, {"user_id": "@bob:elsewhere.test"}, status=403)
+    await call(http, "POST", f"/rooms/{room_id}/invite", alice, {"user_id": "@bob:elsewhere.test"}, status=502)
+    members = await call(http, "GET", f"/rooms/{room_id}/members", alice)
+    assert "@bob:elsewhere.test" not in {e["state_key"] for e in members["chunk"]}
 
 
 async def test_requires_auth(http):

@@ -133,7 +133,6 @@ async def test_veche_answers_federation_requests_as_synapse_makes_them(
 # The cross-server flows, waiting for Veche's federation to land.
 
 
-@needs(JOIN, SEND)
 async def test_veche_user_joins_synapse_room(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     bob = await synapse.register("bob-hosts")
     alice = await veche_fed.register("alice-visits")
@@ -144,7 +143,6 @@ async def test_veche_user_joins_synapse_room(synapse: SynapseServer, veche_fed: 
     await bob.wait_for_event(room_id, "alice's join", membership_of(alice.user_id, "join"))
 
 
-@needs(HOST, SEND)
 async def test_synapse_user_joins_veche_room(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-hosts")
     bob = await synapse.register("bob-visits")
@@ -155,7 +153,6 @@ async def test_synapse_user_joins_veche_room(synapse: SynapseServer, veche_fed: 
     await alice.wait_for_event(room_id, "bob's join", membership_of(bob.user_id, "join"))
 
 
-@needs(HOST, SEND)
 async def test_messages_flow_both_ways(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-chats")
     bob = await synapse.register("bob-chats")
@@ -173,7 +170,6 @@ async def test_messages_flow_both_ways(synapse: SynapseServer, veche_fed: VecheS
             assert [b for b in bodies if b.startswith(side)] == [f"{side} {n}" for n in range(3)]
 
 
-@needs(HOST, JOIN, SEND, "invites to other servers (outbound /invite) and from them (inbound /invite)")
 async def test_invites_kicks_bans_and_power_levels_cross(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-moderates")
     bob = await synapse.register("bob-moderated")
@@ -305,7 +301,6 @@ async def test_history_before_joining_a_synapse_room_is_backfilled(synapse: Syna
     await history_is_complete(alice, room_id, earlier)
 
 
-@needs(HOST, "answering /backfill for other servers")
 async def test_history_before_joining_a_veche_room_is_backfilled(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-history-host")
     bob = await synapse.register("bob-history-guest")

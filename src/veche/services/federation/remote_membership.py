@@ -29,7 +29,12 @@ from veche.protocol.federation_checks import InvalidPdu, parse_pdu
 from veche.protocol.hashing import add_hashes_and_signatures
 from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS, EventFormat, RoomVersion
 from veche.protocol.signing import SignatureError, SigningKey
-from veche.services.federation.client import FederationClient, FederationError, federation_path
+from veche.services.federation.client import (
+    FederationClient,
+    FederationError,
+    FederationHttpError,
+    federation_path,
+)
 from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.invites import FederatedInvites, OutOfBandMemberships
 from veche.services.federation.receiver import PduReceiver
@@ -108,16 +113,20 @@ class FederatedMembership:
             candidates = [server_of(room_id)]
         if not candidates:
             raise MatrixError(404, "M_NOT_FOUND", f"No known servers to reach {room_id} through")
-        failure: MatrixError | None = None
+        refusal: MatrixError | None = None
         for server in candidates:
             try:
                 await attempt(server)
                 return
             except FederationError as e:
                 logger.info("Membership handshake for %s via %s failed: %s", room_id, server, e)
-                failure = relay_failure(e)
-        assert failure is not None
-        raise failure
+                if isinstance(e, FederationHttpError) and e.errcode is not None and 400 <= e.status < 500:
+                    refusal = relay_failure(e)
+        if refusal is not None:
+            # A resident server's own answer (banned, not invited …) tells the client why.
+            raise refusal
+        # As Synapse answers when none of the servers could be reached.
+        raise MatrixError(404, "M_NOT_FOUND", f"No known servers to reach {room_id} through")
 
     async def _template(
         self, server: str, kind: str, user_id: str, room_id: str, content: Mapping[str, Any]

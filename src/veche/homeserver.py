@@ -33,6 +33,7 @@ from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
+from veche.services.federation.room_events import FederationEvents
 from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
 from veche.services.federation.remote_hierarchy import FederatedHierarchy
@@ -295,6 +296,15 @@ class HomeServer:
         )
         self.e2ee.device_lists.on_keys_changed.append(self.remote_devices.keys_changed)
         self.sender.after_persist.append(self.remote_devices.on_event)
+        self.federation_events = FederationEvents(
+            server_name=config.server_name,
+            db=db,
+            federation=self.federation,
+            stores=event_stores,
+            sender=self.sender,
+            user_data=self.user_data,
+            e2ee=self.e2ee,
+        )
         self.push_rules = PushRuleService(PushRuleStore(db), self.user_data.account_data)
         self.registration.on_registered.append(self.push_rules.publish)
         push_actions = PushActionStore(db)
@@ -373,6 +383,7 @@ class HomeServer:
         await self.user_data.start()
         await self.media.start()
         await self.pushers.start()
+        await self.federation_events.start()
         ssl_context = self._listener_ssl_context()
         for listener in self.config.listeners:
             runner = web.AppRunner(
@@ -409,6 +420,7 @@ class HomeServer:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        await self.federation_events.stop()
         await self.federation.stop()
         await self.user_data.stop()
         await self.media.stop()

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from veche.errors import bad_json, forbidden, not_found
@@ -74,6 +74,9 @@ class PresenceService:
         self._announced_active: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         notifier.advance(Stream.PRESENCE, store.current_position)
+        # Called with (user_id, m.presence content) on each change of a local user's
+        # presence (federation tells the servers sharing a room with them).
+        self.on_local_change: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
 
     def current_position(self) -> int:
         return self._store.current_position
@@ -178,6 +181,20 @@ class PresenceService:
             except Exception:
                 logger.exception("Presence sweep failed")
 
+    async def receive_remote_presence(
+        self, user_id: str, state: str, status_msg: str | None, last_active_ts: int
+    ) -> None:
+        """A remote user's presence from an m.presence EDU."""
+        if state not in PRESENCE_STATES:
+            return
+        presence = await self._store.put(user_id, state, status_msg, last_active_ts)
+        self._notifier.notify(
+            Stream.PRESENCE,
+            presence.stream_id,
+            await self._local_users_sharing_rooms(user_id),
+            visible_upto=self._store.current_position,
+        )
+
     async def _persist(self, user_id: str, state: str, status_msg: str | None, last_active_ts: int) -> None:
         presence = await self._store.put(user_id, state, status_msg, last_active_ts)
         self._last_active[user_id] = last_active_ts
@@ -195,6 +212,8 @@ class PresenceService:
         self._notifier.notify(
             Stream.PRESENCE, presence.stream_id, users, visible_upto=self._store.current_position
         )
+        for hook in self.on_local_change:
+            await hook(user_id, self._content(presence))
 
     def _content(self, presence: UserPresence) -> dict[str, Any]:
         last_active = self._last_active.get(presence.user_id, presence.last_active_ts)

@@ -14,11 +14,11 @@ service.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from veche.errors import forbidden, invalid_param, not_found
+from veche.errors import MatrixError, forbidden, invalid_param, not_found
 from veche.services.account_data import FULLY_READ_TYPE, AccountDataService
 from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
@@ -58,6 +58,9 @@ class ReceiptService:
         self._notifier = notifier
         self._clock = clock
         notifier.advance(Stream.RECEIPTS, store.current_position)
+        # Called with (room_id, user_id, receipt_type, event_id, thread_id, ts) for each new
+        # public receipt of a local user (federation tells the room's other servers).
+        self.on_local_receipt: list[Callable[[str, str, str, str, str | None, int], Awaitable[None]]] = []
 
     def current_position(self) -> int:
         return self._store.current_position
@@ -121,20 +124,37 @@ class ReceiptService:
         position = await self._store.get_read_position(room_id, user_id, RECEIPT_TYPES)
         return None if position is None else position[0]
 
-    async def _put(
-        self, room_id: str, user_id: str, receipt_type: str, event: _TimelineEvent, thread_id: str | None
+    async def receive_remote_receipt(
+        self, room_id: str, user_id: str, receipt_type: str, event_id: str, thread_id: str | None, ts: int
     ) -> None:
+        """A public receipt from an m.receipt EDU; the caller checked the user is in the room."""
+        if receipt_type != READ:
+            return
+        try:
+            event = await self._timeline_event(room_id, event_id)
+        except MatrixError:
+            return
+        await self._put(room_id, user_id, receipt_type, event, thread_id, ts)
+
+    async def _put(
+        self,
+        room_id: str,
+        user_id: str,
+        receipt_type: str,
+        event: _TimelineEvent,
+        thread_id: str | None,
+        ts: int | None = None,
+    ) -> None:
+        local = ts is None
+        ts = int(self._clock() * 1000) if ts is None else ts
         position = await self._store.put(
-            room_id,
-            user_id,
-            receipt_type,
-            thread_id,
-            event.event_id,
-            event.stream_ordering,
-            int(self._clock() * 1000),
+            room_id, user_id, receipt_type, thread_id, event.event_id, event.stream_ordering, ts
         )
         if position is None:
             return
+        if local and receipt_type != READ_PRIVATE:
+            for hook in self.on_local_receipt:
+                await hook(room_id, user_id, receipt_type, event.event_id, thread_id, ts)
         users = [user_id] if receipt_type == READ_PRIVATE else await self._members.joined(room_id)
         self._notifier.notify(
             Stream.RECEIPTS, position, users, visible_upto=self._store.current_position

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from veche.errors import forbidden
@@ -46,6 +46,9 @@ class TypingService:
         self._changed_at: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Called with (room_id, user_id, typing, timeout_ms) when a local user starts or
+        # stops typing (federation tells the room's other servers).
+        self.on_local_change: list[Callable[[str, str, bool, int], Awaitable[None]]] = []
 
     def current_position(self) -> int:
         return self._position
@@ -55,10 +58,19 @@ class TypingService:
         joined = await self._members.joined(room_id)
         if user_id not in joined:
             raise forbidden("You are not joined to this room")
+        timeout = min(DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms, MAX_TIMEOUT_MS)
+        self._set(room_id, user_id, typing, timeout, joined)
+        for hook in self.on_local_change:
+            await hook(room_id, user_id, typing, timeout)
+
+    async def set_remote_typing(self, room_id: str, user_id: str, typing: bool, timeout_ms: int) -> None:
+        """A remote user's m.typing EDU; the caller checked that they are in the room."""
+        self._set(room_id, user_id, typing, min(timeout_ms, MAX_TIMEOUT_MS), await self._members.joined(room_id))
+
+    def _set(self, room_id: str, user_id: str, typing: bool, timeout: int, joined: Iterable[str]) -> None:
         typers = self._typers.setdefault(room_id, {})
         was_typing = user_id in typers
         if typing:
-            timeout = min(DEFAULT_TIMEOUT_MS if timeout_ms is None else timeout_ms, MAX_TIMEOUT_MS)
             typers[user_id] = self._clock() + timeout / 1000
         else:
             typers.pop(user_id, None)

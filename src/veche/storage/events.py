@@ -159,12 +159,15 @@ class EventStore:
         outlier: bool = False,
         soft_failed: bool = False,
         advance_current_state: bool = False,
+        current_state: Mapping[StateKey, str] | None = None,
     ) -> PersistedEvent:
         """Store an event and everything that follows from it in one transaction.
 
         A non-outlier needs `state_before` (`{}` for a create event); the state after it is
         that state plus the event itself if it is an accepted state event. With
-        `advance_current_state` the room's current state and memberships become that state.
+        `advance_current_state` the room's current state and memberships become that state,
+        or `current_state` when given (the resolution of the forward extremities' states,
+        for a received event that does not extend them all).
         Outliers get no stream position and no state. Persisting a known event again is a
         no-op, except that an outlier persisted as a non-outlier joins the timeline.
         """
@@ -174,7 +177,8 @@ class EventStore:
         with nullcontext(None) if outlier else self._stream.position() as stream_ordering:
             async with self._db.transaction() as txn:
                 persisted = await self._persist(
-                    txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after
+                    txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after,
+                    current_state,
                 )
             after.run()
         return persisted
@@ -209,6 +213,7 @@ class EventStore:
         soft_failed: bool,
         advance_current_state: bool,
         after: AfterCommit,
+        current_state: Mapping[StateKey, str] | None = None,
     ) -> PersistedEvent:
         room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
         prev_ids = event.prev_event_ids
@@ -268,7 +273,12 @@ class EventStore:
         await txn.execute_all(writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
 
-        if advance_current_state:
+        if advance_current_state and current_state is not None:
+            current = await self._state.intern_state_ids(txn, current_state, after)
+            current_nid = await self._state.store_snapshot(txn, room_nid, current, snapshot_nid, after)
+            changed = await self._state.advance_current_state(txn, room_nid, current_nid, current, after)
+            await self._update_memberships(txn, room_nid, changed, event, event_nid, stream_ordering, after)
+        elif advance_current_state:
             changed = await self._state.advance_current_state(
                 txn,
                 room_nid,

@@ -8,6 +8,8 @@ response receives the same messages again: each is delivered exactly once.
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from veche.errors import invalid_param
@@ -31,11 +33,15 @@ class ToDeviceMessaging:
         self._accounts = accounts
         self._notifier = notifier
         notifier.advance(Stream.TO_DEVICE, store.current_position)
+        # Carries messages for another server's users: called with (server, sender,
+        # event_type, message_id, {user_id: {device_id: content}}); without it they are dropped.
+        self.send_remote: Callable[[str, str, str, str, dict[str, Any]], Awaitable[None]] | None = None
 
     async def send(self, sender: TokenInfo, event_type: str, txn_id: str, messages: Any) -> None:
         if not isinstance(messages, dict):
             raise invalid_param("messages must map user IDs to device IDs to contents")
         deliveries: list[Delivery] = []
+        remote: dict[str, dict[str, Any]] = {}
         for user_id, devices in messages.items():
             if not isinstance(devices, dict) or not all(isinstance(c, dict) for c in devices.values()):
                 raise invalid_param(f"messages.{user_id} must map device IDs to content objects")
@@ -44,11 +50,31 @@ class ToDeviceMessaging:
             except InvalidIdentifier:
                 raise invalid_param(f"{user_id!r} is not a valid user ID") from None
             if server != self._server_name:
-                # Federation is not implemented yet; nothing can carry these.
-                logger.warning("Dropping to-device messages for %s: no federation", user_id)
+                remote.setdefault(server, {})[user_id] = devices
                 continue
             deliveries.extend(await self._local_deliveries(sender.user_id, event_type, user_id, devices))
         position = await self._store.enqueue(sender.user_id, sender.device_id, txn_id, deliveries)
+        if position is not None:
+            self._notifier.notify(
+                Stream.TO_DEVICE,
+                position,
+                {d.user_id for d in deliveries},
+                visible_upto=self._store.current_position,
+            )
+        for server, by_user in remote.items():
+            if self.send_remote is None:
+                logger.warning("Dropping to-device messages for %s: no federation", server)
+                continue
+            await self.send_remote(server, sender.user_id, event_type, secrets.token_urlsafe(16), by_user)
+
+    async def receive_remote(self, sender: str, event_type: str, message_id: str, messages: dict[str, Any]) -> None:
+        """An m.direct_to_device EDU; the caller checked that the sender is the origin's user
+        and that `messages` maps this server's users to device IDs to content objects."""
+        deliveries: list[Delivery] = []
+        for user_id, devices in messages.items():
+            deliveries.extend(await self._local_deliveries(sender, event_type, user_id, devices))
+        # The message ID stands in for a transaction ID: a resent EDU is delivered once.
+        position = await self._store.enqueue(sender, "", message_id, deliveries)
         if position is not None:
             self._notifier.notify(
                 Stream.TO_DEVICE,

@@ -13,6 +13,7 @@ import secrets
 import string
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,6 +273,15 @@ class EventSender:
 
     def _new_room_id(self) -> str:
         return f"!{_random_string(18)}:{self._server_name}"
+
+    def room_lock(self, room_id: str) -> AbstractAsyncContextManager[None]:
+        """The room's critical section; events received over federation persist inside it too."""
+        return self._room_locks.hold(room_id)
+
+    async def announce(self, event: Event, stream_ordering: int | None) -> None:
+        """Run the after-persist hooks and wake syncs for an event persisted outside `send`
+        (received over federation), after leaving `room_lock`."""
+        await self._announce(event, stream_ordering)
 
     async def _announce(self, event: Event, stream_ordering: int | None) -> None:
         if stream_ordering is None:

@@ -34,6 +34,11 @@ from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
 from veche.services.federation import FederationServices
 from veche.services.federation.room_events import FederationEvents
+from veche.services.federation.event_checks import EventVerifier
+from veche.services.federation.backfill import BackfillServer
+from veche.services.federation.invites import FederatedInvites, OutOfBandMemberships
+from veche.services.federation.membership_requests import MembershipRequests
+from veche.services.federation.remote_membership import FederatedMembership
 from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.remote_directory import FederatedAliasResolver, FederatedRoomDirectory
 from veche.services.federation.remote_hierarchy import FederatedHierarchy
@@ -304,6 +309,41 @@ class HomeServer:
             sender=self.sender,
             user_data=self.user_data,
             e2ee=self.e2ee,
+        )
+        self.federation_membership = MembershipRequests(
+            server_name=config.server_name,
+            signing_key=signing_key,
+            stores=event_stores,
+            receiver=self.federation_events.receiver,
+            sender=self.federation_events.sender,
+            acl=self.federation.acl,
+            now_ms=self.sender.now_ms,
+        )
+        self.federation_backfill = BackfillServer(stores=event_stores, reads=self.federation_events.reads)
+        out_of_band = OutOfBandMemberships(stores=event_stores, sender=self.sender)
+        self.federation_invites = FederatedInvites(
+            server_name=config.server_name,
+            signing_key=signing_key,
+            client=self.federation.client,
+            verifier=EventVerifier(self.federation.keyring),
+            receiver=self.federation_events.receiver,
+            requests=self.federation_membership,
+            stores=event_stores,
+            out_of_band=out_of_band,
+            acl=self.federation.acl,
+        )
+        self.membership.use_remote(
+            FederatedMembership(
+                server_name=config.server_name,
+                signing_key=signing_key,
+                client=self.federation.client,
+                verifier=EventVerifier(self.federation.keyring),
+                receiver=self.federation_events.receiver,
+                stores=event_stores,
+                invites=self.federation_invites,
+                out_of_band=out_of_band,
+                now_ms=self.sender.now_ms,
+            )
         )
         self.push_rules = PushRuleService(PushRuleStore(db), self.user_data.account_data)
         self.registration.on_registered.append(self.push_rules.publish)

@@ -62,6 +62,8 @@ from veche.api.federation import query as federation_query
 from veche.api.federation import user_devices as federation_user_devices
 from veche.api.federation import user_keys as federation_user_keys
 from veche.api.federation import events as federation_events
+from veche.api.federation import membership as federation_membership
+from veche.api.federation import backfill as federation_backfill
 from veche.api.federation import send as federation_send
 from veche.api.federation import version as federation_version
 from veche.api.federation import wellknown as server_wellknown
@@ -124,6 +126,8 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         server_keys.routes,
         federation_send.routes,
         federation_events.routes,
+        federation_membership.routes,
+        federation_backfill.routes,
         federation_query.routes,
         federation_public_rooms.routes,
         federation_hierarchy.routes,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from veche.homeserver import HomeServer
+from veche.protocol.filters import DEFAULT_FILTER
+from veche.storage.accounts import TokenInfo
 
 from .test_joins import create_room
 from .test_send import wait_for
@@ -36,6 +38,13 @@ async def test_invite_to_a_remote_user_then_join(servers: tuple[HomeServer, Home
     assert kept is not None
     preview = {e["type"] for e in kept.pdu["unsigned"]["invite_room_state"]}
     assert {"m.room.create", "m.room.join_rules", "m.room.member"} <= preview
+
+    # Bob's /sync shows the invite with the preview the resident server sent.
+    requester = TokenInfo(token_id=0, user_id=bob, device_id="BOBDEVICE", is_guest=False, expires_ts=None)
+    synced = await b.sync.sync(requester, since=None, sync_filter=DEFAULT_FILTER, full_state=False, timeout_ms=0)
+    invite_state = synced["rooms"]["invite"][room_id]["invite_state"]["events"]
+    assert {"m.room.create", "m.room.join_rules"} <= {e["type"] for e in invite_state}
+    assert [e["content"]["membership"] for e in invite_state if e.get("state_key") == bob] == ["invite"]
 
     # The invite names the server to join through.
     assert await b.membership.join(bob, room_id) == room_id

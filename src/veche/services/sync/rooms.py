@@ -237,13 +237,23 @@ class RoomSync:
         }
 
     async def _stripped_state(self, membership: Membership) -> list[dict[str, Any]]:
-        state = await self._stores.events.get_current_state(membership.room_id, STRIPPED_STATE_TYPES)
-        stripped = [
-            {"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
-            for key, e in state.items()
-            if key[1] == ""
-        ]
+        """What an invite or knock shows of the room: the stripped state the resident server
+        sent with it for a room this server does not hold (kept in the member event's
+        `unsigned`), otherwise this server's current state of the room."""
         own = await self._stores.events.get_event(membership.event_id)
+        carried = (own.pdu.get("unsigned") or {}).get(f"{membership.membership}_room_state") if own else None
+        if isinstance(carried, list):
+            stripped = [
+                e for e in carried
+                if isinstance(e, dict) and not (e.get("type") == "m.room.member" and e.get("state_key") == own.state_key)
+            ]
+        else:
+            state = await self._stores.events.get_current_state(membership.room_id, STRIPPED_STATE_TYPES)
+            stripped = [
+                {"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
+                for key, e in state.items()
+                if key[1] == ""
+            ]
         if own is not None:
             stripped.append(
                 {"type": own.type, "state_key": own.state_key, "content": own.content, "sender": own.sender,

@@ -222,7 +222,6 @@ def has_read_receipt(client: MatrixClient, room_id: str, event_id: str, user_id:
                for content in ephemeral(client, room_id, "m.receipt"))
 
 
-@needs(HOST, SEND, "typing, receipt and presence EDUs sent to and received from other servers")
 async def test_typing_receipts_and_presence_cross(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-types")
     bob = await synapse.register("bob-types")
@@ -250,7 +249,6 @@ async def test_typing_receipts_and_presence_cross(synapse: SynapseServer, veche_
     await alice.wait_until("bob's presence", lambda: (alice.presence.get(bob.user_id) or {}).get("presence") == "unavailable")
 
 
-@needs("profile queries answered for other servers (inbound /query/profile) and asked of them (outbound)")
 async def test_profile_queries_cross(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-profile")
     bob = await synapse.register("bob-profile")
@@ -260,7 +258,6 @@ async def test_profile_queries_cross(synapse: SynapseServer, veche_fed: VecheSer
     assert (await bob.profile(alice.user_id))["displayname"] == "Alice of Veche"
 
 
-@needs("alias queries answered for other servers (inbound /query/directory) and asked of them (RemoteAliasResolver)")
 async def test_alias_queries_cross(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-alias")
     bob = await synapse.register("bob-alias")
@@ -326,7 +323,6 @@ async def test_js_sdk_encrypted_conversation_across_servers(synapse: SynapseServ
 PICTURE = bytes(range(256)) * 64
 
 
-@needs("remote media: Veche downloading from other servers (federation media download)")
 async def test_veche_user_downloads_synapse_media(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     bob = await synapse.register("bob-media")
     alice = await veche_fed.register("alice-media")
@@ -343,7 +339,6 @@ async def test_synapse_user_downloads_veche_media(synapse: SynapseServer, veche_
     assert data == PICTURE
 
 
-@needs(HOST, SEND, "retrying delivery to a server that was down, in order, without duplicates")
 async def test_messages_sent_while_synapse_is_down_arrive_once_in_order(
     synapse: SynapseServer, veche_fed: VecheServer
 ) -> None:
@@ -374,7 +369,6 @@ async def test_messages_sent_while_synapse_is_down_arrive_once_in_order(
         await asyncio.sleep(0.5)
 
 
-@needs(JOIN, SEND, "fetching missing events (get_missing_events) and state resolution across servers")
 async def test_partitioned_ban_and_power_change_resolve_alike(
     synapse: SynapseServer, veche_fed: VecheServer, network: Network
 ) -> None:

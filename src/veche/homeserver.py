@@ -379,6 +379,7 @@ class HomeServer:
                 serialize=self.serializer.serialize,
                 visible_to=self.visibility.filter_events_for_user,
                 forgotten_rooms=self.membership.forgotten_rooms,
+                ignored_users=self.user_data.account_data.get_ignored_users,
             ),
         )
         self.sync.add_section_filler(UserDataSections(self.user_data))

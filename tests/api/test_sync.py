@@ -169,3 +169,26 @@ async def test_forgotten_room_leaves_the_leave_section(http, make_user):
         assert response.status == 200
     body = await sync(http, alice, filter=include_leave)
     assert room_id not in body["rooms"]["leave"]
+
+
+async def test_ignored_users_messages_and_invites_are_dropped(http, homeserver, make_user):
+    alice = await make_user("alice")
+    mallory = await make_user("mallory")
+    room_id = await create_room(http, alice, preset="public_chat")
+    await homeserver.sender.send(room_id, mallory.user_id, EventDraft("m.room.member", {"membership": "join"}, mallory.user_id))
+    async with http.put(
+        f"/_matrix/client/v3/user/{alice.user_id}/account_data/m.ignored_user_list",
+        json={"ignored_users": {mallory.user_id: {}}}, headers=alice.headers,
+    ) as response:
+        assert response.status == 200
+    await send(http, mallory, room_id, {"msgtype": "m.text", "body": "spam"}, "s1")
+    await send(http, alice, room_id, {"msgtype": "m.text", "body": "hello"}, "h1")
+    other = await create_room(http, mallory)
+    await homeserver.sender.send(other, mallory.user_id, EventDraft("m.room.member", {"membership": "invite"}, alice.user_id))
+    body = await sync(http, alice)
+    timeline = body["rooms"]["join"][room_id]["timeline"]["events"]
+    bodies = [e["content"].get("body") for e in timeline if e["type"] == "m.room.message"]
+    assert bodies == ["hello"]
+    # Mallory's state events (their join) still arrive.
+    assert any(e["type"] == "m.room.member" and e["state_key"] == mallory.user_id for e in timeline)
+    assert other not in body["rooms"]["invite"]

@@ -24,6 +24,7 @@ from veche.storage.stores import EventStores
 Serialize = Callable[..., Awaitable[list[dict[str, Any]]]]
 VisibilityFilter = Callable[[str, list[Event]], Awaitable[list[Event]]]
 ForgottenRooms = Callable[[str], Awaitable[set[str]]]
+IgnoredUsers = Callable[[str], Awaitable[frozenset[str]]]
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 100
@@ -75,12 +76,14 @@ class RoomSync:
         serialize: Serialize,
         visible_to: VisibilityFilter,
         forgotten_rooms: ForgottenRooms,
+        ignored_users: IgnoredUsers,
     ) -> None:
         self._stores = stores
         self._summaries = summaries
         self._serialize = serialize
         self._visible_to = visible_to
         self._forgotten_rooms = forgotten_rooms
+        self._ignored_users = ignored_users
 
     async def sync_rooms(self, request: SyncRequest) -> dict[str, Any]:
         since_pos = request.since.events if request.since is not None else 0
@@ -104,6 +107,11 @@ class RoomSync:
             # A forgotten room no longer appears in the leave section (spec: /forget).
             forgotten = await self._forgotten_rooms(request.user_id)
             left = [m for m in left if m.room_id not in forgotten]
+        ignored = await self._ignored_users(request.user_id)
+        if invited and ignored:
+            # ignore_users.md: servers must not send invites from ignored users.
+            invites = await self._stores.events.get_events([m.event_id for m in invited])
+            invited = [m for m in invited if m.event_id not in invites or invites[m.event_id].sender not in ignored]
 
         active = joined if initial else await self._rooms_with_news(joined, since_pos, request.now.events)
         sections: dict[str, Any] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
@@ -117,7 +125,7 @@ class RoomSync:
         for m in active:
             newly_joined = initial or m.stream_ordering > since_pos
             room, member_change = await self._joined_room(
-                request, m, since_pos, request.now.events, newly_joined, summaries.get(m.room_id)
+                request, m, since_pos, request.now.events, newly_joined, summaries.get(m.room_id), ignored
             )
             sections["join"][m.room_id] = room
             if newly_joined or member_change:
@@ -148,6 +156,7 @@ class RoomSync:
         now_pos: int,
         full_state: bool,
         summary: MemberSummary | None,
+        ignored: frozenset[str],
     ) -> tuple[dict[str, Any], bool]:
         """The room's section, and whether its membership changed in it."""
         room_id = membership.room_id
@@ -155,7 +164,10 @@ class RoomSync:
         from_pos = 0 if full_state and request.since is None else since_pos
         recent = await self._stores.events.get_recent_room_events(room_id, from_pos, now_pos, request.timeline_limit)
         events = await self._visible_to(request.user_id, recent.events)
-        timeline = [e for e in events if timeline_filter.matches(e.pdu)]
+        # Ignored users' messages are dropped; their state events are still sent (ignore_users.md).
+        timeline = [
+            e for e in events if timeline_filter.matches(e.pdu) and (e.is_state or e.sender not in ignored)
+        ]
         limited = recent.limited or (full_state and request.since is not None)
 
         state_at_start = await self._state_before(room_id, recent.events)

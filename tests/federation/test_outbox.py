@@ -5,7 +5,6 @@ transaction in flight per destination, back-off and its reset, surviving restart
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from veche.homeserver import HomeServer
 from veche.services.federation.client import DestinationUnreachable, FederationHttpError
 from veche.services.federation.outbox import FederationOutbox
 from veche.services.rooms.sending import EventDraft
-from veche.storage.database import Database, open_database
+from veche.storage.database import Database
 from veche.storage.outbox import OutboxStore
 
 from .conftest import Certificate, federation_environ, free_port, start_server
@@ -56,12 +55,9 @@ class FakeClient:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(str(tmp_path / "outbox.db"))
-    try:
-        yield database
-    finally:
-        await database.close()
+def db(database: Database) -> Database:
+    """The shared `database` fixture: SQLite, and PostgreSQL with VECHE_TEST_POSTGRES."""
+    return database
 
 
 def _outbox(db: Database, client: FakeClient, **kwargs: Any) -> FederationOutbox:

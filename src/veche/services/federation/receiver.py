@@ -347,6 +347,11 @@ class PduReceiver:
         ids = {event_id for s in distinct.values() for event_id in s.values()}
         ids |= await self._stores.events.get_auth_chain_ids(ids)
         event_map = await self._stores.events.get_events(ids)
+        # The state after an event not yet stored names the event itself.
+        event_map.setdefault(event.event_id, event)
+        for auth_id in await self._stores.events.get_auth_chain_ids(event.auth_event_ids) | set(event.auth_event_ids):
+            if auth_id not in event_map:
+                event_map.update(await self._stores.events.get_events([auth_id]))
         try:
             return resolve_state(event.room_version, list(distinct.values()), event_map)
         except StateResolutionError as e:

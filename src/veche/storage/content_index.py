@@ -11,7 +11,6 @@ below zero) are not indexed.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 import orjson
 
@@ -19,31 +18,18 @@ from veche.protocol.events import Event
 from veche.protocol.relations import relation_of
 from veche.storage.database import Database
 from veche.storage.rooms import RoomStore
+from veche.storage.stream_follower import StreamFollower
 
 BATCH_SIZE = 1000
 _RELATES_TO = b'"m.relates_to"'
 
 
-class ContentIndex:
-    def __init__(self, db: Database, rooms: RoomStore, current_stream_token: Callable[[], int]) -> None:
-        self._db = db
-        self._rooms = rooms
-        self._current_stream_token = current_stream_token
-        self._position: int | None = None
-        self._lock = asyncio.Lock()
+class ContentIndex(StreamFollower):
+    position_table = "content_index_position"
 
-    async def catch_up(self) -> None:
-        """Index every event committed up to the current stream position."""
-        target = self._current_stream_token()
-        if self._position is not None and self._position >= target:
-            return
-        async with self._lock:
-            if self._position is None:
-                self._position = await self._db.fetchval(
-                    "SELECT stream_ordering FROM content_index_position WHERE id = 1"
-                )
-            while self._position < target:
-                self._position = await self._index_batch(self._position, target)
+    def __init__(self, db: Database, rooms: RoomStore, current_stream_token: Callable[[], int]) -> None:
+        super().__init__(db, current_stream_token)
+        self._rooms = rooms
 
     async def _index_batch(self, position: int, target: int) -> int:
         rows = await self._db.fetchall(

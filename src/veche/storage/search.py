@@ -12,15 +12,15 @@ ranked by ts_rank_cd. Redacted events are taken out with `remove`.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from veche.storage.database import Database, Transaction
+from veche.storage.database import Transaction
+from veche.storage.stream_follower import StreamFollower
 
 BATCH_SIZE = 1000
 SEARCHED_TYPES = ("m.room.message", "m.room.name", "m.room.topic")
@@ -70,25 +70,8 @@ def search_terms(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-class SearchIndex:
-    def __init__(self, db: Database, current_stream_token: Callable[[], int]) -> None:
-        self._db = db
-        self._current_stream_token = current_stream_token
-        self._position: int | None = None
-        self._lock = asyncio.Lock()
-
-    async def catch_up(self) -> None:
-        """Index every searchable event committed up to the current stream position."""
-        target = self._current_stream_token()
-        if self._position is not None and self._position >= target:
-            return
-        async with self._lock:
-            if self._position is None:
-                self._position = await self._db.fetchval(
-                    "SELECT stream_ordering FROM event_search_position WHERE id = 1"
-                )
-            while self._position < target:
-                self._position = await self._index_batch(self._position, target)
+class SearchIndex(StreamFollower):
+    position_table = "event_search_position"
 
     async def _index_batch(self, position: int, target: int) -> int:
         rows = await self._db.fetchall(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from veche.protocol.events import Event, StateKey
-from veche.protocol.filters import Filter, RoomEventFilter
+from veche.protocol.filters import Filter
 from veche.services.streams import StreamToken
 from veche.storage.accounts import TokenInfo
 from veche.storage.events import TopologicalToken

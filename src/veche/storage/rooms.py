@@ -74,24 +74,12 @@ class RoomStore:
     async def get_room_nids(self, room_ids: Iterable[str]) -> dict[str, int]:
         """Nids of the known rooms among `room_ids`."""
         wanted = set(room_ids)
-        missing = [r for r in wanted if r not in self._nids]
-        if missing:
-            rows = await self._db.fetchall(
-                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_id = ANY(?)", missing
-            )
-            for nid, room_id, version in rows:
-                self._remember(room_id, nid, version)
+        await self._load("room_id", [r for r in wanted if r not in self._nids])
         return {r: self._nids[r] for r in wanted if r in self._nids}
 
     async def get_room_ids(self, room_nids: Iterable[int]) -> dict[int, str]:
         wanted = set(room_nids)
-        missing = [n for n in wanted if n not in self._ids]
-        if missing:
-            rows = await self._db.fetchall(
-                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_nid = ANY(?)", missing
-            )
-            for nid, room_id, version in rows:
-                self._remember(room_id, nid, version)
+        await self._load("room_nid", [n for n in wanted if n not in self._ids])
         return {n: self._ids[n] for n in wanted if n in self._ids}
 
     async def get_room_version(self, room_id: str) -> RoomVersion | None:
@@ -103,14 +91,18 @@ class RoomStore:
 
     async def get_versions(self, room_nids: Iterable[int]) -> dict[int, RoomVersion]:
         wanted = set(room_nids)
-        missing = [n for n in wanted if n not in self._versions]
-        if missing:
-            rows = await self._db.fetchall(
-                "SELECT room_nid, room_id, room_version FROM rooms WHERE room_nid = ANY(?)", missing
-            )
-            for nid, room_id, version in rows:
-                self._remember(room_id, nid, version)
+        await self._load("room_nid", [n for n in wanted if n not in self._versions])
         return {n: self._versions[n] for n in wanted if n in self._versions}
+
+    async def _load(self, column: str, keys: list[str] | list[int]) -> None:
+        """Read and remember the rooms whose `column` (room_id or room_nid) is among `keys`."""
+        if not keys:
+            return
+        rows = await self._db.fetchall(
+            f"SELECT room_nid, room_id, room_version FROM rooms WHERE {column} = ANY(?)", keys
+        )
+        for nid, room_id, version in rows:
+            self._remember(room_id, nid, version)
 
     def memberships_changed(self, user_ids: Iterable[str]) -> None:
         """Forget the cached memberships of users whose membership of some room changed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from bisect import insort
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,11 +125,15 @@ class EventStore:
         rooms: RoomStore,
         state: StateStore,
         *,
+        backfill_stream: StreamIdGenerator | None = None,
         event_cache_size: int = 10_000,
         tail_cache_rooms: int = 5_000,
     ) -> None:
         self._db = db
         self._stream = stream
+        # Backfilled history counts down from 0 (see `persist_event`): its positions are
+        # this generator's, negated.
+        self._backfill_stream = backfill_stream if backfill_stream is not None else StreamIdGenerator(0)
         self._event_ids = event_ids
         self._users = users
         self._state_keys = state_keys
@@ -160,6 +164,7 @@ class EventStore:
         soft_failed: bool = False,
         advance_current_state: bool = False,
         current_state: Mapping[StateKey, str] | None = None,
+        backfilled: bool = False,
     ) -> PersistedEvent:
         """Store an event and everything that follows from it in one transaction.
 
@@ -170,18 +175,38 @@ class EventStore:
         for a received event that does not extend them all).
         Outliers get no stream position and no state. Persisting a known event again is a
         no-op, except that an outlier persisted as a non-outlier joins the timeline.
+
+        A `backfilled` event is history older than what the room's timeline held: it gets
+        a negative stream position (counting down, below every live event, so no stream
+        reader ever sees it as new), never becomes a forward extremity and never changes
+        the current state; /messages finds it by its topological place.
+        Every timeline event's prev events that the timeline lacks become backward
+        extremities of the room, and an event stops being one once it is held.
         """
         if not outlier and state_before is None:
             raise ValueError("a non-outlier event needs the state before it")
+        if backfilled and (outlier or advance_current_state):
+            raise ValueError("a backfilled event is a timeline event that leaves the current state alone")
         after = AfterCommit()
-        with nullcontext(None) if outlier else self._stream.position() as stream_ordering:
+        with self._position_for(outlier, backfilled) as stream_ordering:
             async with self._db.transaction() as txn:
                 persisted = await self._persist(
                     txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after,
-                    current_state,
+                    current_state, backfilled=backfilled, track_gaps=True,
                 )
             after.run()
         return persisted
+
+    @contextmanager
+    def _position_for(self, outlier: bool, backfilled: bool) -> Iterator[int | None]:
+        if outlier:
+            yield None
+        elif backfilled:
+            with self._backfill_stream.position() as position:
+                yield -position
+        else:
+            with self._stream.position() as position:
+                yield position
 
     async def persist_event_chain(self, events: Sequence[Event], *, state_before: StateBefore) -> list[PersistedEvent]:
         """Persist new local events, each built on the one before it, in one transaction,
@@ -214,7 +239,12 @@ class EventStore:
         advance_current_state: bool,
         after: AfterCommit,
         current_state: Mapping[StateKey, str] | None = None,
+        *,
+        backfilled: bool = False,
+        track_gaps: bool = False,
     ) -> PersistedEvent:
+        """`track_gaps`: keep the backward extremities up to date, which events built
+        here on the forward extremities (`persist_event_chain`) can skip."""
         room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
         prev_ids = event.prev_event_ids
         auth_ids = event.auth_event_ids
@@ -255,9 +285,13 @@ class EventStore:
             targets = _targets_of(event)
             if targets:
                 after.add(lambda: self._note_targets(targets))
-        if accepted and not soft_failed:
+        if accepted and not soft_failed and not backfilled:
             prev_nids = [nids[p] for p in prev_ids]
             writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
+        if track_gaps:
+            writes += await self._backward_extremity_writes(
+                txn, room_nid, event_nid, new_id, [nids[p] for p in dict.fromkeys(prev_ids)]
+            )
 
         assert state_before is not None
         before_nid, before_state = await self._resolve_state_before(txn, room_nid, event, state_before, after)
@@ -353,6 +387,34 @@ class EventStore:
             "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (room_nid, event_nid),
         ))
+        return writes
+
+    @staticmethod
+    async def _backward_extremity_writes(
+        txn: Transaction, room_nid: int, event_nid: int, new_id: bool, prev_nids: list[int]
+    ) -> list[tuple[str, tuple[object, ...]]]:
+        writes: list[tuple[str, tuple[object, ...]]] = []
+        # A just-created nid was nobody's prev event, so cannot be a backward extremity.
+        if not new_id:
+            writes.append(
+                ("DELETE FROM backward_extremities WHERE room_nid = ? AND event_nid = ?", (room_nid, event_nid))
+            )
+        if not prev_nids:
+            return writes
+        held = {
+            row[0]
+            for row in await txn.fetchall(
+                "SELECT event_nid FROM events WHERE event_nid = ANY(?) AND NOT outlier", prev_nids
+            )
+        }
+        writes += [
+            (
+                "INSERT INTO backward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (room_nid, prev_nid),
+            )
+            for prev_nid in prev_nids
+            if prev_nid not in held
+        ]
         return writes
 
     async def _resolve_state_before(
@@ -477,6 +539,26 @@ class EventStore:
             room_nid,
         )
         return [row[0] for row in rows]
+
+    async def get_backward_extremities(self, room_id: str, max_depth: int) -> list[tuple[str, int]]:
+        """The room's backward extremities cited by timeline events at most `max_depth`
+        deep, as (event ID, depth of the deepest timeline event citing it), deepest first:
+        the holes in history at or before that depth."""
+        room_nid = await self._rooms.get_room_nid(room_id)
+        if room_nid is None:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT i.event_id, MAX(e.depth) AS child_depth FROM backward_extremities b"
+            " JOIN event_ids i ON i.event_nid = b.event_nid"
+            " JOIN event_edges x ON x.prev_event_nid = b.event_nid"
+            " JOIN events e ON e.event_nid = x.event_nid"
+            " WHERE b.room_nid = ? AND e.room_nid = ? AND NOT e.outlier AND e.depth <= ?"
+            " GROUP BY i.event_id ORDER BY child_depth DESC, i.event_id",
+            room_nid,
+            room_nid,
+            max_depth,
+        )
+        return [(row[0], row[1]) for row in rows]
 
     async def get_auth_chain_ids(self, event_ids: Iterable[str]) -> set[str]:
         """Every event reachable through auth_events from `event_ids` (not themselves,

@@ -21,12 +21,16 @@ class EventStores:
 
 
 async def create_event_stores(db: Database) -> EventStores:
-    """The stores for one process; the stream allocator starts after the newest event."""
+    """The stores for one process; the stream allocator starts after the newest event, the
+    backfill allocator below the oldest backfilled one."""
     event_ids = StringInterner("event_ids", "event_nid", "event_id")
     users = StringInterner("user_ids", "user_nid", "user_id")
     state_keys = StateKeyInterner()
     rooms = RoomStore(db, users)
     state = StateStore(db, event_ids, state_keys, rooms)
     stream = await StreamIdGenerator.from_database(db, "events", "stream_ordering")
-    events = EventStore(db, stream, event_ids, users, state_keys, rooms, state)
+    # Backfilled events count down from 0; this generator hands out their negations.
+    lowest = await db.fetchval("SELECT MIN(stream_ordering) FROM events")
+    backfill_stream = StreamIdGenerator(max(0, -(lowest or 0)))
+    events = EventStore(db, stream, event_ids, users, state_keys, rooms, state, backfill_stream=backfill_stream)
     return EventStores(events=events, state=state, rooms=rooms, stream=stream)

@@ -319,6 +319,7 @@ class HomeServer:
             acl=self.federation.acl,
             now_ms=self.sender.now_ms,
         )
+        self.room_reader.use_backfill(self.federation_events.backfill.fill_history)
         self.federation_backfill = BackfillServer(stores=event_stores, reads=self.federation_events.reads)
         out_of_band = OutOfBandMemberships(stores=event_stores, sender=self.sender)
         self.federation_invites = FederatedInvites(

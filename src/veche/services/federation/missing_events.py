@@ -19,6 +19,7 @@ EVENT_PATH = "/_matrix/federation/v1/event/{}"
 EVENT_AUTH_PATH = "/_matrix/federation/v1/event_auth/{}/{}"
 STATE_IDS_PATH = "/_matrix/federation/v1/state_ids/{}"
 MISSING_EVENTS_PATH = "/_matrix/federation/v1/get_missing_events/{}"
+BACKFILL_PATH = "/_matrix/federation/v1/backfill/{}"
 
 # More than any sane room's state or auth chain at one event; a larger answer is refused.
 MAX_LISTED_EVENTS = 50_000
@@ -85,6 +86,18 @@ class RemoteEvents:
             timeout=FETCH_TIMEOUT_SECONDS,
         )
         return _pdu_list(destination, answer, "events")[:limit]
+
+    async def backfill(
+        self, destination: str, room_id: str, from_ids: Iterable[str], limit: int, *, timeout: float
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` events of the room at and before `from_ids`, as `destination` has them."""
+        answer = await self._client.get_json(
+            destination,
+            federation_path(BACKFILL_PATH, room_id),
+            {"v": sorted(from_ids), "limit": limit},
+            timeout=timeout,
+        )
+        return _pdu_list(destination, answer, "pdus")[:limit]
 
 
 def _pdu_list(destination: str, answer: Any, key: str) -> list[dict[str, Any]]:

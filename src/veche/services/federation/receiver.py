@@ -28,6 +28,9 @@ Public API (for transactions here, and for joins, invites and backfill elsewhere
     await receiver.receive_pdu(origin, pdu_json)          # all checks; PduError if dropped
     await receiver.import_outliers(origin, room_id, room_version, pdu_jsons)
         # checked outliers (auth chains, state from /send_join or /state); returns them
+    await receiver.receive_backfilled(origin, room_id, pdu_jsons)
+        # history from /backfill: checks 1-5, stored below the live stream; returns the
+        # events that joined the timeline
     await receiver.persist_with_state(event, state_before)
         # an already checked event whose state before it is known (e.g. our join from
         # /send_join): persisted, made current, announced
@@ -188,6 +191,40 @@ class PduReceiver:
             stored[event.event_id] = event
         return stored
 
+    async def receive_backfilled(self, origin: str, room_id: str, pdus: Iterable[Any]) -> list[Event]:
+        """Check and store history `origin` sent from /backfill; returns the events that
+        newly joined the timeline (rejected ones included), oldest first.
+
+        Each goes through checks 1–5 like a received PDU, with the state before it from
+        its stored prev events, or from `origin` (/state_ids) when it lacks them. It is
+        not checked against the current state (it is history, not news), and it is stored
+        below the live stream: no forward extremities, current state, hooks or sync
+        wake-ups.
+        """
+        room_version = await self._stores.rooms.get_room_version(room_id)
+        if room_version is None:
+            return []
+        parsed: dict[str, Event] = {}
+        for pdu in pdus:
+            try:
+                event = parse_pdu(pdu, room_version)
+            except InvalidPdu as e:
+                logger.info("Dropping a malformed backfilled event from %s: %s", origin, e)
+                continue
+            if event.room_id == room_id:
+                parsed[event.event_id] = event
+        stored: list[Event] = []
+        async with self._receive_locks.hold(room_id):
+            metas = await self._stores.events.get_event_meta(parsed)
+            todo = [e for e in parsed.values() if e.event_id not in metas or metas[e.event_id].outlier]
+            # Oldest first, so each finds the ones before it already in the timeline.
+            for event in sorted(todo, key=lambda e: (e.depth, e.event_id)):
+                try:
+                    stored.append(await self._process_backfilled(origin, event))
+                except PduError as e:
+                    logger.info("Dropping backfilled event %s from %s: %s", event.event_id, origin, e.reason)
+        return stored
+
     async def persist_with_state(self, event: Event, state_before: StateBefore) -> None:
         """Persist an accepted event whose state before it is known, make the state after
         it current, and announce it (hooks, syncs)."""
@@ -204,23 +241,42 @@ class PduReceiver:
         if meta is not None and not meta.outlier:
             event.rejected_reason = meta.rejected_reason
             return event
-        try:
-            event = await self._verifier.verify(event)
-        except SignatureError as e:
-            raise PduError(f"signature check failed: {e}", event.event_id) from None
-
-        auth_events = await self._auth_events(origin, event)
-        create = await self._create_event(event, auth_events.values())
-        if create is None and event.room_version.room_id_from_create_event:
-            raise PduError("the room's create event is unknown", event.event_id)
-        rejected = _auth_against_own_auth_events(event, auth_events, create)
-
+        event, create, rejected = await self._check_against_auth_events(origin, event)
         state_before = await self._state_before(origin, event, fill_gaps=fill_gaps)
         if rejected is None:
             rejected = await self._auth_against(event, state_before, create)
         event.rejected_reason = rejected
         await self._persist(event, state_before, create)
         return event
+
+    async def _process_backfilled(self, origin: str, event: Event) -> Event:
+        event, create, rejected = await self._check_against_auth_events(origin, event)
+        prev_ids = list(dict.fromkeys(event.prev_event_ids))
+        snapshots = await self._stores.state.get_snapshots_after(prev_ids)
+        state_before: StateBefore
+        if len(snapshots) == len(prev_ids):
+            state_before = await self._state_before(origin, event, fill_gaps=False)
+        else:
+            # Older history than this server holds: only `origin` knows the state there.
+            state_before = await self._remote_state_at(origin, event, event.event_id)
+        if rejected is None:
+            rejected = await self._auth_against(event, state_before, create)
+        event.rejected_reason = rejected
+        await self._stores.events.persist_event(event, state_before=state_before, backfilled=True)
+        return event
+
+    async def _check_against_auth_events(self, origin: str, event: Event) -> tuple[Event, Event | None, str | None]:
+        """Checks 2–4: the event as kept (redacted if its hash is wrong), the room's create
+        event, and why its own auth events reject it (None if they allow it)."""
+        try:
+            event = await self._verifier.verify(event)
+        except SignatureError as e:
+            raise PduError(f"signature check failed: {e}", event.event_id) from None
+        auth_events = await self._auth_events(origin, event)
+        create = await self._create_event(event, auth_events.values())
+        if create is None and event.room_version.room_id_from_create_event:
+            raise PduError("the room's create event is unknown", event.event_id)
+        return event, create, _auth_against_own_auth_events(event, auth_events, create)
 
     async def _auth_events(self, origin: str, event: Event) -> dict[str, Event]:
         wanted = set(event.auth_event_ids)
@@ -302,28 +358,36 @@ class PduReceiver:
 
     async def _remote_state_after(self, origin: str, event: Event, prev_id: str) -> dict[StateKey, str]:
         """The state after a prev event we lack, as `origin` says it is: the state at it
-        from /state_ids plus the prev event itself, every event checked as an outlier."""
+        plus the prev event itself, checked as an outlier."""
+        state = await self._remote_state_at(origin, event, prev_id, also=[prev_id])
+        prev = await self._stores.events.get_event(prev_id)
+        if prev is None:
+            raise PduError(f"prev event {prev_id} could not be fetched", event.event_id)
+        if prev.is_state and prev.rejected_reason is None and prev.room_id == event.room_id:
+            state[prev.state_tuple] = prev_id
+        return state
+
+    async def _remote_state_at(
+        self, origin: str, event: Event, at_id: str, also: Sequence[str] = ()
+    ) -> dict[StateKey, str]:
+        """The state before event `at_id` as `origin` says it is (/state_ids), its events
+        (and those in `also`) fetched and checked as outliers when we lack them."""
         try:
-            answer = await self._remote.get_state_ids(origin, event.room_id, prev_id)
+            answer = await self._remote.get_state_ids(origin, event.room_id, at_id)
         except FederationError as e:
-            raise PduError(f"cannot fetch the state at {prev_id}: {e}", event.event_id) from None
-        wanted = {prev_id, *answer.pdu_ids, *answer.auth_chain_ids}
+            raise PduError(f"cannot fetch the state at {at_id}: {e}", event.event_id) from None
+        wanted = {*also, *answer.pdu_ids, *answer.auth_chain_ids}
         missing = wanted - await self._stores.events.have_events(wanted)
         if len(missing) > MAX_STATE_FETCH:
-            raise PduError(f"the state at {prev_id} is too large to fetch", event.event_id)
+            raise PduError(f"the state at {at_id} is too large to fetch", event.event_id)
         pdus = await self._fetch_events(origin, missing)
         await self.import_outliers(origin, event.room_id, event.room_version, pdus)
-        events = await self._stores.events.get_events([prev_id, *answer.pdu_ids])
+        events = await self._stores.events.get_events(answer.pdu_ids)
         state: dict[StateKey, str] = {}
         for state_id in answer.pdu_ids:
             state_event = events.get(state_id)
             if state_event is not None and state_event.is_state and state_event.room_id == event.room_id:
                 state[state_event.state_tuple] = state_id
-        prev = events.get(prev_id)
-        if prev is None:
-            raise PduError(f"prev event {prev_id} could not be fetched", event.event_id)
-        if prev.is_state and prev.rejected_reason is None:
-            state[prev.state_tuple] = prev_id
         return state
 
     async def _fetch_events(self, origin: str, event_ids: Iterable[str]) -> list[dict[str, Any]]:

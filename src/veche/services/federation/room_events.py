@@ -8,6 +8,7 @@ fan-out of local events and EDUs, and what peers may read. The HomeServer holds 
     .sender        FederationSender: send_event, send_edu_to_room, send_edu_to_servers
     .outbox        FederationOutbox: send_pdu, send_edu, send_edus
     .edus          EduReceiver (its `handlers` map takes more EDU types)
+    .backfill      RemoteBackfill: fill_history, older history from other servers for /messages
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from veche.services.federation.missing_events import RemoteEvents
 from veche.services.federation.outbox import FederationOutbox
 from veche.services.federation.peer_reads import PeerReads
 from veche.services.federation.receiver import PduReceiver
+from veche.services.federation.remote_backfill import RemoteBackfill
 from veche.services.federation.sender import FederationSender
 from veche.services.federation.transactions import TransactionHandler
 from veche.services.rooms.sending import EventSender
@@ -47,12 +49,16 @@ class FederationEvents:
         )
         self.sender = FederationSender(server_name=server_name, rooms=stores.rooms, outbox=self.outbox)
         sender.after_persist.append(self.sender.on_event)
+        remote = RemoteEvents(federation.client)
         self.receiver = PduReceiver(
             stores=stores,
             sender=sender,
             verifier=EventVerifier(federation.keyring),
-            remote=RemoteEvents(federation.client),
+            remote=remote,
             acl=federation.acl,
+        )
+        self.backfill = RemoteBackfill(
+            server_name=server_name, stores=stores, remote=remote, receiver=self.receiver, acl=federation.acl
         )
         self.edus = EduReceiver(
             server_name=server_name,

@@ -12,7 +12,7 @@ of ignored users (not state) are dropped from /messages and /context.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from veche.errors import MatrixError, forbidden, not_found
 from veche.protocol.events import Event, StateKey
@@ -37,6 +37,17 @@ _FIRST = TopologicalToken(-(2**62), -(2**62))
 _LAST = TopologicalToken(2**62, 2**62)
 
 Direction = Literal["b", "f"]
+
+
+class HistoryFiller(Protocol):
+    async def __call__(self, room_id: str, upto_depth: int, below_depth: int | None, limit: int) -> bool:
+        """Fetch history missing at or below `upto_depth` (down to `below_depth`; None:
+        all the way) from elsewhere; True if the room's timeline gained events."""
+        ...
+
+
+async def _no_history_elsewhere(room_id: str, upto_depth: int, below_depth: int | None, limit: int) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,11 @@ class RoomReader:
         self._visibility = visibility
         self._serializer = serializer
         self._ignored_users = ignored_users
+        self._fill_history: HistoryFiller = _no_history_elsewhere
+
+    def use_backfill(self, fill_history: HistoryFiller) -> None:
+        """Federation, built after this service, fetches history other servers hold."""
+        self._fill_history = fill_history
 
     # Access
 
@@ -161,9 +177,15 @@ class RoomReader:
         chunk: list[Event] = []
         position: TopologicalToken | None = start
         rounds = 0
+        backfilled = direction == "f"
         while position is not None and len(chunk) < limit and rounds < MAX_FILL_ROUNDS:
             rounds += 1
             page = await self._events.paginate_room_events(room_id, position, direction, limit - len(chunk), end)
+            # History this page reaches but this server lacks, fetched once per request.
+            below = page.events[-1].depth if page.next_token is not None and page.events else None
+            if not backfilled and await self._fill_history(room_id, position.depth, below, limit):
+                backfilled = True
+                page = await self._events.paginate_room_events(room_id, position, direction, limit - len(chunk), end)
             chunk += await self.keep(requester.user_id, page.events, event_filter)
             position = page.next_token
 

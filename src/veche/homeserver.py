@@ -299,7 +299,6 @@ class HomeServer:
             uia=self.uia,
             remote_keys=FederatedKeys(self.federation.client, self.remote_devices),
         )
-        self.e2ee.device_lists.on_keys_changed.append(self.remote_devices.keys_changed)
         self.sender.after_persist.append(self.remote_devices.on_event)
         self.federation_events = FederationEvents(
             server_name=config.server_name,
@@ -309,6 +308,7 @@ class HomeServer:
             sender=self.sender,
             user_data=self.user_data,
             e2ee=self.e2ee,
+            remote_devices=self.remote_devices,
         )
         self.federation_membership = MembershipRequests(
             server_name=config.server_name,

@@ -182,8 +182,10 @@ async def test_device_lists_of_users_sharing_a_room_are_kept(
     second = TestUser(bob.user_id, "SECOND", await b.accounts.create_access_token(bob.user_id, "SECOND"), "pw")
     await client_call(b, "POST", f"{V3}/keys/upload", second, {"device_keys": FakeDevice(bob.user_id, "SECOND").device_keys()})
     assert await bobs_devices() == [bob.device_id]
-    # An m.device_list_update reaches the device-list service, which drops the copy.
-    await a.e2ee.device_lists.keys_changed(bob.user_id)
+    # An m.device_list_update that follows one A never heard of drops the copy as stale.
+    kept_at = kept[bob.user_id]["stream_id"]
+    update = {"user_id": bob.user_id, "device_id": "SECOND", "stream_id": kept_at + 2, "prev_id": [kept_at + 1]}
+    await a.federation_events.edus.receive(b.server_name, {"edu_type": "m.device_list_update", "content": update})
     assert await store.get([bob.user_id]) == {}
     assert await bobs_devices() == [bob.device_id, "SECOND"]
     assert bob.user_id in await store.get([bob.user_id])

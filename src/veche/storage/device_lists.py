@@ -1,8 +1,9 @@
 """The device-list stream and the membership questions device-list tracking asks
 (table in migrations/0061_device_lists.sql; memberships from room_memberships).
 
-A row (position, user) says the user's devices or cross-signing keys changed at that
-position. A change cache answers "nobody changed" for an idle sync without a query.
+A row (position, user, device) says the user's devices or cross-signing keys changed at
+that position; the device is named when the change was one device's. A change cache
+answers "nobody changed" for an idle sync without a query.
 """
 
 from __future__ import annotations
@@ -40,19 +41,29 @@ class DeviceListStore:
     def current_position(self) -> int:
         return self._stream.current_token
 
-    async def record_change(self, user_id: str) -> int:
-        """Notes that the user's keys changed; returns the change's position."""
-        with self._stream.position() as position:
-            await self._db.execute(
-                "INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)", position, user_id
-            )
-        self._changes.record(user_id, position)
-        return position
+    async def record_changes(self, user_id: str, device_ids: list[str | None]) -> list[int]:
+        """Notes changes of the user's keys, one position each, in one write; a device ID
+        marks a change of that device, None one of the cross-signing keys (or of a remote
+        user's list, which arrives without a device)."""
+        positions = [self._stream.allocate() for _ in device_ids]
+        try:
+            async with self._db.transaction() as txn:
+                await txn.executemany(
+                    "INSERT INTO device_list_changes (stream_id, user_id, device_id) VALUES (?, ?, ?)",
+                    [(p, user_id, device_id) for p, device_id in zip(positions, device_ids, strict=True)],
+                )
+        finally:
+            for position in positions:
+                self._stream.finish(position)
+        for position in positions:
+            self._changes.record(user_id, position)
+        return positions
 
-    async def latest_change(self, user_id: str) -> int:
-        """The position of the user's last change, 0 if there was none."""
+    async def latest_device_change(self, user_id: str) -> int:
+        """The position of the user's last device change, 0 if there was none: where the
+        user's m.device_list_update sequence stands."""
         row = await self._db.fetchone(
-            "SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = ?", user_id
+            "SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = ? AND device_id IS NOT NULL", user_id
         )
         return int(row[0]) if row is not None and row[0] is not None else 0
 

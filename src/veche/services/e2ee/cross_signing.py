@@ -78,7 +78,11 @@ class CrossSigning:
         await self._store.set_cross_signing_keys(
             user_id, {usage: (key.public_key, key.key) for usage, key in uploaded.items()}
         )
-        await self._device_lists.keys_changed(user_id)
+        if "master" in uploaded or "self_signing" in uploaded:
+            await self._device_lists.signing_keys_changed(user_id)
+        else:
+            # A user-signing key is the user's own business; other servers never see it.
+            await self._device_lists.keys_changed(user_id)
 
     async def upload_signatures(self, requester: TokenInfo, body: dict[str, Any]) -> dict[str, Any]:
         """Stores every valid signature; returns `failures` for the rest."""
@@ -111,9 +115,21 @@ class CrossSigning:
                 else:
                     accepted.extend(found)
         await self._store.add_signatures(accepted)
-        for target_user in sorted({s.target_user_id for s in accepted}):
-            await self._device_lists.keys_changed(target_user)
+        await self._announce_signatures(user_id, accepted, set(own_devices))
         return {"failures": failures}
+
+    async def _announce_signatures(self, user_id: str, accepted: list[StoredSignature], own_devices: set[str]) -> None:
+        """Signed devices of the user's own are device changes and a signed master key a
+        signing-key change, both of which other servers hear of; a signature on another
+        user's master key only concerns who may see it here."""
+        own = [s for s in accepted if s.target_user_id == user_id]
+        signed_devices = sorted({s.target_key_id for s in own if s.target_key_id in own_devices})
+        if signed_devices:
+            await self._device_lists.devices_changed(user_id, signed_devices)
+        if any(s.target_key_id not in own_devices for s in own):
+            await self._device_lists.signing_keys_changed(user_id)
+        for target_user in sorted({s.target_user_id for s in accepted} - {user_id}):
+            await self._device_lists.keys_changed(target_user)
 
 
 class _UnknownKey(InvalidKeyObject):

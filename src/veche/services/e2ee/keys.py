@@ -104,7 +104,7 @@ class E2eKeys:
             # A device's identity keys are what others verified; new ones need a new device.
             raise invalid_param("This device already has different identity keys; log in as a new device")
         await self._store.set_device_keys(user_id, device_id, device_keys)
-        await self._device_lists.keys_changed(user_id)
+        await self._device_lists.devices_changed(user_id, [device_id])
 
     async def one_time_key_counts(self, user_id: str, device_id: str) -> dict[str, int]:
         counts, _ = await self._key_summary(user_id, device_id)
@@ -225,6 +225,37 @@ class E2eKeys:
                 response[field] = queried[section][user_id]
         return response
 
+    async def device_update(self, user_id: str, device_id: str) -> dict[str, Any] | None:
+        """What an m.device_list_update says of a device of this server: its display
+        name and its keys with the signatures its user made, each if it has them; None
+        once the device is gone."""
+        device = await self._accounts.get_device(user_id, device_id)
+        if device is None:
+            return None
+        update: dict[str, Any] = {}
+        if device.display_name is not None:
+            update["device_display_name"] = device.display_name
+        keys = await self._store.get_device_keys(user_id, device_id)
+        if keys is not None:
+            signed = {"device_keys": {user_id: {device_id: keys}}}
+            _merge_signatures(signed, await self._store.get_signatures([user_id]), None)
+            update["keys"] = keys
+        return update
+
+    async def signing_key_update(self, user_id: str) -> dict[str, Any]:
+        """The master and self-signing keys of a user of this server, as m.signing_key_update
+        carries them: with the signatures the user made, each only if uploaded."""
+        keys = (await self._store.get_cross_signing_keys([user_id])).get(user_id, {})
+        result: dict[str, Any] = {"device_keys": {}}
+        for usage, section in (("master", "master_keys"), ("self_signing", "self_signing_keys")):
+            result[section] = {user_id: keys[usage]} if usage in keys else {}
+        _merge_signatures(result, await self._store.get_signatures([user_id]), None)
+        update: dict[str, Any] = {}
+        for section, field in (("master_keys", "master_key"), ("self_signing_keys", "self_signing_key")):
+            if user_id in result[section]:
+                update[field] = result[section][user_id]
+        return update
+
     # Claim
 
     async def claim(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -271,15 +302,13 @@ class E2eKeys:
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
         for device_id in device_ids:
             self._forget_key_summary(user_id, device_id)
-        if await self._store.delete_devices(user_id, device_ids):
-            await self._device_lists.keys_changed(user_id)
+        await self._store.delete_devices(user_id, device_ids)
+        await self._device_lists.devices_changed(user_id, device_ids, deleted=True)
 
     async def device_changed(self, user_id: str, device_ids: list[str]) -> None:
-        """A device was renamed or logged in again: its display name shows in key queries."""
-        for device_id in device_ids:
-            if await self._store.get_device_keys(user_id, device_id) is not None:
-                await self._device_lists.keys_changed(user_id)
-                return
+        """A device was created or renamed: other servers list it, and its display name
+        shows in key queries."""
+        await self._device_lists.devices_changed(user_id, device_ids)
 
     def _server_of(self, user_id: str) -> str:
         try:

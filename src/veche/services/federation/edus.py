@@ -21,6 +21,7 @@ from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
 from veche.services.e2ee.device_lists import DeviceLists
 from veche.services.e2ee.to_device import ToDeviceMessaging
 from veche.services.federation.acl import ServerAclChecker
+from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.sender import FederationSender
 from veche.services.presence import PresenceService
 from veche.services.receipts import ReceiptService
@@ -60,6 +61,7 @@ class EduReceiver:
         presence: PresenceService,
         to_device: ToDeviceMessaging,
         device_lists: DeviceLists,
+        remote_devices: RemoteDeviceLists,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self._server_name = server_name
@@ -70,14 +72,15 @@ class EduReceiver:
         self._presence = presence
         self._to_device = to_device
         self._device_lists = device_lists
+        self._remote_devices = remote_devices
         self._clock = clock
         self.handlers: dict[str, EduHandler] = {
             TYPING: self._on_typing,
             RECEIPT: self._on_receipt,
             PRESENCE: self._on_presence,
             DIRECT_TO_DEVICE: self._on_to_device,
-            DEVICE_LIST_UPDATE: self._on_key_change,
-            SIGNING_KEY_UPDATE: self._on_key_change,
+            DEVICE_LIST_UPDATE: self._on_device_list_update,
+            SIGNING_KEY_UPDATE: self._on_signing_key_update,
         }
 
     async def receive(self, origin: str, edu: Any) -> None:
@@ -164,12 +167,16 @@ class EduReceiver:
         }
         await self._to_device.receive_remote(sender, event_type, message_id, local)
 
-    async def _on_key_change(self, origin: str, content: dict[str, Any]) -> None:
+    async def _on_device_list_update(self, origin: str, content: dict[str, Any]) -> None:
         user_id = content.get("user_id")
-        if not _is_user_of(user_id, origin):
-            return
-        # Local clients re-query the user's keys when told their device list changed.
-        await self._device_lists.keys_changed(user_id)
+        if _is_user_of(user_id, origin) and await self._remote_devices.device_list_update(user_id, content):
+            # Local clients re-query the user's keys when told their device list changed.
+            await self._device_lists.keys_changed(user_id)
+
+    async def _on_signing_key_update(self, origin: str, content: dict[str, Any]) -> None:
+        user_id = content.get("user_id")
+        if _is_user_of(user_id, origin) and await self._remote_devices.signing_key_update(user_id, content):
+            await self._device_lists.keys_changed(user_id)
 
 
 class EduRelay:

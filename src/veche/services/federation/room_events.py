@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from veche.services.e2ee import E2eeServices
 from veche.services.federation import FederationServices
+from veche.services.federation.device_list_edus import DeviceListRelay
 from veche.services.federation.edus import EduReceiver, EduRelay
 from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.missing_events import RemoteEvents
@@ -22,6 +23,7 @@ from veche.services.federation.outbox import FederationOutbox
 from veche.services.federation.peer_reads import PeerReads
 from veche.services.federation.receiver import PduReceiver
 from veche.services.federation.remote_backfill import RemoteBackfill
+from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.sender import FederationSender
 from veche.services.federation.transactions import TransactionHandler
 from veche.services.rooms.sending import EventSender
@@ -43,6 +45,7 @@ class FederationEvents:
         sender: EventSender,
         user_data: UserDataServices,
         e2ee: E2eeServices,
+        remote_devices: RemoteDeviceLists,
     ) -> None:
         self.outbox = FederationOutbox(
             server_name=server_name, store=OutboxStore(db), events=stores.events, client=federation.client
@@ -69,6 +72,7 @@ class FederationEvents:
             presence=user_data.presence,
             to_device=e2ee.to_device,
             device_lists=e2ee.device_lists,
+            remote_devices=remote_devices,
         )
         self.transactions = TransactionHandler(
             receiver=self.receiver, edus=self.edus, store=ReceivedTransactionStore(db), outbox=self.outbox
@@ -79,6 +83,9 @@ class FederationEvents:
         user_data.receipts.on_local_receipt.append(relay.receipt_sent)
         user_data.presence.on_local_change.append(relay.presence_changed)
         e2ee.to_device.send_remote = relay.to_device
+        device_lists = DeviceListRelay(sender=self.sender, keys=e2ee.keys)
+        e2ee.device_lists.on_local_device_change.append(device_lists.devices_changed)
+        e2ee.device_lists.on_local_signing_keys_change.append(device_lists.signing_keys_changed)
 
     async def start(self) -> None:
         await self.outbox.start()

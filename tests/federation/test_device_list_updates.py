@@ -1,0 +1,139 @@
+"""Device-list updates between two Veche servers over TLS: B's user shares a room on A
+with A's user; B's device and cross-signing changes reach A as EDUs, A applies them to
+the list it kept (no new GET /user/devices) and A's user hears of them in /sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from veche.homeserver import HomeServer
+from veche.services.federation.remote_devices import RemoteDeviceLists
+from veche.storage.remote_devices import RemoteDeviceStore
+from tests.api.conftest import TestUser
+from tests.api.e2ee_helpers import CrossSigningSet, FakeDevice
+
+from .query_helpers import V3, client_call, make_user
+from .test_send import wait_for
+
+
+async def sync(hs: HomeServer, user: TestUser, since: str | None = None) -> dict[str, Any]:
+    path = f"{V3}/sync?timeout=0" + (f"&since={since}" if since else "")
+    status, body = await client_call(hs, "GET", path, user)
+    assert status == 200, body
+    return body
+
+
+async def query(hs: HomeServer, user: TestUser, target: str) -> dict[str, Any]:
+    status, answer = await client_call(hs, "POST", f"{V3}/keys/query", user, {"device_keys": {target: []}})
+    assert status == 200 and answer["failures"] == {}, answer
+    return answer
+
+
+async def test_changes_on_b_reach_a(servers: tuple[HomeServer, HomeServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = servers
+    alice = await make_user(a, "alice")
+    bob = await make_user(b, "bob")
+    keys = {"device_keys": FakeDevice(bob.user_id, bob.device_id).device_keys()}
+    status, answer = await client_call(b, "POST", f"{V3}/keys/upload", bob, keys)
+    assert status == 200, answer
+    room_id = await a.room_creator.create_room(alice.user_id, {"preset": "public_chat"})
+    await b.membership.join(bob.user_id, room_id, via=[a.server_name])
+
+    fetches: list[str] = []
+    fetch = RemoteDeviceLists.fetch
+
+    async def counted_fetch(self: RemoteDeviceLists, user_id: str, timeout: float) -> dict[str, Any]:
+        fetches.append(user_id)
+        return await fetch(self, user_id, timeout)
+
+    monkeypatch.setattr(RemoteDeviceLists, "fetch", counted_fetch)
+    # Alice's first query of a user she now shares a room with asks B and keeps the list.
+    assert sorted((await query(a, alice, bob.user_id))["device_keys"][bob.user_id]) == [bob.device_id]
+    assert fetches == [bob.user_id]
+    since = (await sync(a, alice))["next_batch"]
+
+    # Bob logs in on a phone and uploads its keys.
+    status, login = await client_call(b, "POST", f"{V3}/login", None, {
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bob"},
+        "password": "pw", "device_id": "PHONE", "initial_device_display_name": "Bob's phone",
+    })
+    assert status == 200, login
+    phone = TestUser(bob.user_id, "PHONE", login["access_token"], "pw")
+    phone_keys = FakeDevice(bob.user_id, "PHONE").device_keys()
+    status, _ = await client_call(b, "POST", f"{V3}/keys/upload", phone, {"device_keys": phone_keys})
+    assert status == 200
+    expected_stream = (await b.e2ee.keys.user_devices(bob.user_id))["stream_id"]
+    store = RemoteDeviceStore(a.db)
+
+    async def a_kept_the_phone() -> bool:
+        kept = (await store.get([bob.user_id])).get(bob.user_id)
+        return kept is not None and kept["stream_id"] == expected_stream
+
+    await wait_for(a_kept_the_phone)
+    answer = await query(a, alice, bob.user_id)
+    assert answer["device_keys"][bob.user_id]["PHONE"]["keys"] == phone_keys["keys"]
+    assert answer["device_keys"][bob.user_id]["PHONE"]["unsigned"] == {"device_display_name": "Bob's phone"}
+    assert fetches == [bob.user_id]  # applied to the kept list, not fetched again
+    body = await sync(a, alice, since)
+    assert bob.user_id in body["device_lists"]["changed"]
+    since = body["next_batch"]
+
+    # Cross-signing keys follow, then the phone is deleted.
+    cross_signing = CrossSigningSet(bob.user_id)
+    status, _ = await client_call(b, "POST", f"{V3}/keys/device_signing/upload", bob, cross_signing.upload_body())
+    assert status == 200
+
+    async def a_has_the_master_key() -> bool:
+        kept = (await store.get([bob.user_id])).get(bob.user_id)
+        return kept is not None and "master_key" in kept
+
+    await wait_for(a_has_the_master_key)
+    await b.devices.delete(bob.user_id, ["PHONE"])
+    expected_stream = (await b.e2ee.keys.user_devices(bob.user_id))["stream_id"]
+    await wait_for(a_kept_the_phone)
+    answer = await query(a, alice, bob.user_id)
+    assert sorted(answer["device_keys"][bob.user_id]) == [bob.device_id]
+    assert answer["master_keys"][bob.user_id]["keys"] == cross_signing.key_json("master")["keys"]
+    assert fetches == [bob.user_id]
+    body = await sync(a, alice, since)
+    assert bob.user_id in body["device_lists"]["changed"]
+
+
+async def test_a_missed_update_makes_a_ask_again(
+    servers: tuple[HomeServer, HomeServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = servers
+    alice = await make_user(a, "alice")
+    bob = await make_user(b, "bob")
+    room_id = await a.room_creator.create_room(alice.user_id, {"preset": "public_chat"})
+    await b.membership.join(bob.user_id, room_id, via=[a.server_name])
+    keys = {"device_keys": FakeDevice(bob.user_id, bob.device_id).device_keys()}
+    await client_call(b, "POST", f"{V3}/keys/upload", bob, keys)
+    await b.federation_events.outbox.idle()
+    await query(a, alice, bob.user_id)
+    store = RemoteDeviceStore(a.db)
+    assert bob.user_id in await store.get([bob.user_id])
+
+    # B's update of a second device is lost on the way: A's copy stays as it was...
+    sender = b.federation_events.sender
+    real = sender.servers_sharing_rooms_with
+
+    async def nobody(user_id: str) -> set[str]:
+        return set()
+
+    monkeypatch.setattr(sender, "servers_sharing_rooms_with", nobody)
+    await b.devices.open_session_device(bob.user_id, "LOST", None)
+    monkeypatch.setattr(sender, "servers_sharing_rooms_with", real)
+    # ...until the next one names it as its prev_id: A drops the copy and asks B again.
+    await b.devices.open_session_device(bob.user_id, "THIRD", None)
+
+    async def dropped() -> bool:
+        return await store.get([bob.user_id]) == {}
+
+    await wait_for(dropped)
+    answer = await query(a, alice, bob.user_id)
+    assert sorted(answer["device_keys"][bob.user_id]) == [bob.device_id]  # the new devices have no keys
+    kept = (await store.get([bob.user_id]))[bob.user_id]
+    assert kept["stream_id"] == (await b.e2ee.keys.user_devices(bob.user_id))["stream_id"]

@@ -87,23 +87,31 @@ async def _post(http: aiohttp.ClientSession, url: str, body: dict, token: str | 
         return await response.json()
 
 
+async def _register(http: aiohttp.ClientSession, server: ServerProcess, username: str) -> str:
+    account = await _post(
+        http, f"{server.url}/_matrix/client/v3/register",
+        {"username": username, "password": "durable password", "auth": {"type": "m.login.dummy"}},
+    )
+    return account["access_token"]
+
+
+async def _send(http: aiohttp.ClientSession, server: ServerProcess, room_id: str, i: int, token: str) -> str:
+    async with http.put(
+        f"{server.url}/_matrix/client/v3/rooms/{room_id}/send/m.room.message/t{i}",
+        json={"msgtype": "m.text", "body": f"message {i}"}, headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        assert response.status == 200, await response.text()
+        return (await response.json())["event_id"]
+
+
 async def test_acknowledged_events_survive_kill_9(server: ServerProcess) -> None:
     async with aiohttp.ClientSession() as http:
-        account = await _post(
-            http, f"{server.url}/_matrix/client/v3/register",
-            {"username": "alice", "password": "durable password", "auth": {"type": "m.login.dummy"}},
-        )
-        token = account["access_token"]
+        token = await _register(http, server, "alice")
+        bob_token = await _register(http, server, "bob")
         room_id = (await _post(http, f"{server.url}/_matrix/client/v3/createRoom", {}, token))["room_id"]
-        headers = {"Authorization": f"Bearer {token}"}
-        sent = []
-        for i in range(MESSAGES):
-            async with http.put(
-                f"{server.url}/_matrix/client/v3/rooms/{room_id}/send/m.room.message/t{i}",
-                json={"msgtype": "m.text", "body": f"message {i}"}, headers=headers,
-            ) as response:
-                assert response.status == 200
-                sent.append((await response.json())["event_id"])
+        await _post(http, f"{server.url}/_matrix/client/v3/rooms/{room_id}/invite", {"user_id": "@bob:durable.test"}, token)
+        await _post(http, f"{server.url}/_matrix/client/v3/join/{room_id}", {}, bob_token)
+        sent = [await _send(http, server, room_id, i, token) for i in range(MESSAGES)]
         await server.kill()
 
     await server.start()
@@ -114,11 +122,21 @@ async def test_acknowledged_events_survive_kill_9(server: ServerProcess) -> None
              "password": "durable password"},
         )
         headers = {"Authorization": f"Bearer {login['access_token']}"}
+        # Each acknowledged transaction ID survived with its event: a retry sends nothing new.
+        assert [await _send(http, server, room_id, i, token) for i in range(MESSAGES)] == sent
         async with http.get(
             f"{server.url}/_matrix/client/v3/rooms/{room_id}/messages",
             params={"dir": "b", "limit": str(MESSAGES + 20)}, headers=headers,
         ) as response:
             assert response.status == 200, await response.text()
             chunk = (await response.json())["chunk"]
+        # So did the notification each message made for the other member.
+        async with http.get(
+            f"{server.url}/_matrix/client/v3/notifications",
+            params={"limit": str(MESSAGES + 20)}, headers={"Authorization": f"Bearer {bob_token}"},
+        ) as response:
+            assert response.status == 200, await response.text()
+            notified = [n["event"]["event_id"] for n in (await response.json())["notifications"]]
     found = [e["event_id"] for e in reversed(chunk) if e["type"] == "m.room.message"]
     assert found == sent
+    assert [e for e in reversed(notified) if e in sent] == sent

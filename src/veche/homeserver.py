@@ -353,7 +353,7 @@ class HomeServer:
         self.pushers = PusherService(
             PusherStore(db), events=event_stores.events, unread_count=self.notification_counts.total_unread
         )
-        self.sender.after_persist.append(
+        self.sender.companions.append(
             PushEvaluator(
                 events=event_stores.events,
                 rooms=event_stores.rooms,

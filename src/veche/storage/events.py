@@ -20,6 +20,12 @@ from veche.storage.rooms import RoomStore
 from veche.storage.state import NidState, StateStore
 from veche.storage.stream import StreamIdGenerator
 
+Statements = list[tuple[str, tuple[object, ...]]]
+
+AlongsideWrites = Callable[[int], Statements]
+"""Further writes that commit with an event, in its own transaction: given the event's
+stream position, the statements to run (push actions, the client transaction ID …)."""
+
 StateBefore = int | Mapping[StateKey, str]
 """The state before an event: a snapshot nid (see `StateStore.get_snapshot_after`), or the
 full state as (type, state_key) → event ID (e.g. the result of state resolution)."""
@@ -165,6 +171,7 @@ class EventStore:
         advance_current_state: bool = False,
         current_state: Mapping[StateKey, str] | None = None,
         backfilled: bool = False,
+        alongside: AlongsideWrites | None = None,
     ) -> PersistedEvent:
         """Store an event and everything that follows from it in one transaction.
 
@@ -182,6 +189,7 @@ class EventStore:
         the current state; /messages finds it by its topological place.
         Every timeline event's prev events that the timeline lacks become backward
         extremities of the room, and an event stops being one once it is held.
+        `alongside` adds writes of a timeline event's own to its transaction.
         """
         if not outlier and state_before is None:
             raise ValueError("a non-outlier event needs the state before it")
@@ -192,7 +200,7 @@ class EventStore:
             async with self._db.transaction() as txn:
                 persisted = await self._persist(
                     txn, event, state_before, stream_ordering, soft_failed, advance_current_state, after,
-                    current_state, backfilled=backfilled, track_gaps=True,
+                    current_state, backfilled=backfilled, track_gaps=True, alongside=alongside,
                 )
             after.run()
         return persisted
@@ -208,22 +216,34 @@ class EventStore:
             with self._stream.position() as position:
                 yield position
 
-    async def persist_event_chain(self, events: Sequence[Event], *, state_before: StateBefore) -> list[PersistedEvent]:
+    async def persist_event_chain(
+        self,
+        events: Sequence[Event],
+        *,
+        state_before: StateBefore,
+        alongside: Sequence[AlongsideWrites | None] | None = None,
+    ) -> list[PersistedEvent]:
         """Persist new local events, each built on the one before it, in one transaction,
         advancing the room's current state through them.
 
         `state_before` is the state before the first event; the state before each later
         one is the state after its predecessor. Each event gets its own stream position,
-        in order.
+        in order. `alongside[i]`, if given, adds the i-th event's own writes (one commit
+        for the event and everything that must survive with it).
         """
+        extras = list(alongside) if alongside is not None else [None] * len(events)
+        if len(extras) != len(events):
+            raise ValueError("one alongside entry per event")
         after = AfterCommit()
         with ExitStack() as positions:
             orderings = [positions.enter_context(self._stream.position()) for _ in events]
             persisted: list[PersistedEvent] = []
             async with self._db.transaction() as txn:
                 before: StateBefore | None = state_before
-                for event, stream_ordering in zip(events, orderings):
-                    result = await self._persist(txn, event, before, stream_ordering, False, True, after)
+                for event, stream_ordering, extra in zip(events, orderings, extras):
+                    result = await self._persist(
+                        txn, event, before, stream_ordering, False, True, after, alongside=extra
+                    )
                     persisted.append(result)
                     before = result.snapshot_nid
             after.run()
@@ -242,6 +262,7 @@ class EventStore:
         *,
         backfilled: bool = False,
         track_gaps: bool = False,
+        alongside: AlongsideWrites | None = None,
     ) -> PersistedEvent:
         """`track_gaps`: keep the backward extremities up to date, which events built
         here on the forward extremities (`persist_event_chain`) can skip."""
@@ -304,8 +325,12 @@ class EventStore:
         else:
             state_after, snapshot_nid = before_state, before_nid
         writes.append(("INSERT INTO event_state (event_nid, snapshot_nid) VALUES (?, ?)", (event_nid, snapshot_nid)))
+        if alongside is not None:
+            writes += alongside(stream_ordering)
         await txn.execute_all(writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
+        # The next event built on this one reads it back at once.
+        after.add(lambda: self._events.set(event.event_id, event))
 
         if advance_current_state and current_state is not None:
             current = await self._state.intern_state_ids(txn, current_state, after)

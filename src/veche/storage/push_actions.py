@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from veche.storage.database import Database
+from veche.storage.events import AlongsideWrites, Statements
 
 MAIN_THREAD = "main"
 
@@ -74,37 +75,57 @@ class PushActionStore:
         notified: Iterable[NotifiedUsers],
         sender_mark: str | None,
     ) -> None:
-        """Record who one event notifies; `sender_mark` is its sender if local (read up to it)."""
+        """Record who one event notifies, in a transaction of its own (an event that is
+        already persisted); `sender_mark` is its sender if local (read up to it)."""
+        statements = self.statements(room_id, event_id, ts, thread_id, notified, sender_mark)(stream_ordering)
+        if statements:
+            async with self._db.transaction() as txn:
+                await txn.execute_all(statements)
+
+    def statements(
+        self,
+        room_id: str,
+        event_id: str,
+        ts: int,
+        thread_id: str,
+        notified: Iterable[NotifiedUsers],
+        sender_mark: str | None,
+    ) -> AlongsideWrites:
+        """The writes of `add`, to run in the event's own transaction once its stream
+        position is known (see `EventStore.persist_event_chain`)."""
         groups = [g for g in notified if g.user_ids]
-        if not groups and sender_mark is None:
-            return
         # One statement per group however many users it holds (a room of thousands).
         users = "json_each(?)" if self._db.engine == "sqlite" else "unnest(?::text[]) AS u(value)"
-        async with self._db.transaction() as txn:
-            for group in groups:
-                await txn.execute(
+
+        def at(stream_ordering: int) -> Statements:
+            writes: Statements = [
+                (
                     "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
                     f" highlight, actions, ts) SELECT value, ?, ?, ?, ?, ?, ?, ? FROM {users}"
                     " WHERE TRUE ON CONFLICT DO NOTHING",
-                    room_id,
-                    stream_ordering,
-                    event_id,
-                    thread_id,
-                    group.highlight,
-                    orjson.dumps(group.actions).decode(),
-                    ts,
-                    list(group.user_ids),
+                    (
+                        room_id,
+                        stream_ordering,
+                        event_id,
+                        thread_id,
+                        group.highlight,
+                        orjson.dumps(group.actions).decode(),
+                        ts,
+                        list(group.user_ids),
+                    ),
                 )
+                for group in groups
+            ]
             if sender_mark is not None:
-                await txn.execute(
+                writes.append((
                     "INSERT INTO push_sent_marks (room_id, user_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
                     " WHERE push_sent_marks.stream_ordering < excluded.stream_ordering",
-                    room_id,
-                    sender_mark,
-                    thread_id,
-                    stream_ordering,
-                )
+                    (room_id, sender_mark, thread_id, stream_ordering),
+                ))
+            return writes
+
+        return at
 
     async def unread_counts(
         self, user_id: str, room_ids: Sequence[str], upto: int

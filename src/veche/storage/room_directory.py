@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from veche.storage.database import Database, IntegrityError
+from veche.storage.events import Statements
 
 
 class AliasStore:
@@ -112,16 +113,14 @@ class ClientTransactionStore:
             txn_id,
         )
 
-    async def record(self, user_id: str, device_id: str, txn_id: str, event_id: str, now_ms: int) -> None:
-        await self._db.execute(
+    @staticmethod
+    def record_statements(user_id: str, device_id: str, txn_id: str, event_id: str, now_ms: int) -> Statements:
+        """The write that records a transaction ID, to commit with its event."""
+        return [(
             "INSERT INTO client_transactions (user_id, device_id, txn_id, event_id, created_ts)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            user_id,
-            device_id,
-            txn_id,
-            event_id,
-            now_ms,
-        )
+            (user_id, device_id, txn_id, event_id, now_ms),
+        )]
 
     async def transaction_ids(self, event_ids: Iterable[str], user_id: str, device_id: str) -> dict[str, str]:
         """event_id → txn_id for the events among `event_ids` that this device sent."""

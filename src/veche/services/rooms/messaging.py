@@ -36,14 +36,24 @@ class RoomMessaging:
     async def send_with_transaction(
         self, requester: TokenInfo, room_id: str, draft: EventDraft, txn_id: str
     ) -> str:
-        """Send once per (device, transaction ID): a retried request gets the first event's ID."""
+        """Send once per (device, transaction ID): a retried request gets the first event's ID.
+
+        The transaction ID commits with the event, so one that survives a crash always
+        names an event that did too, and a retry after a crash never sends twice.
+        """
         key = (requester.user_id, requester.device_id, txn_id)
         async with self._transaction_locks.hold(key):
             existing = await self._transactions.get_event_id(*key)
             if existing is not None:
                 return existing
-            event = await self._sender.send(room_id, requester.user_id, draft)
-            await self._transactions.record(*key, event.event_id, self._sender.now_ms())
+            event = await self._sender.send(
+                room_id,
+                requester.user_id,
+                draft,
+                record=lambda event: self._transactions.record_statements(
+                    *key, event.event_id, self._sender.now_ms()
+                ),
+            )
         return event.event_id
 
     async def send_state(self, user_id: str, room_id: str, draft: EventDraft) -> str:

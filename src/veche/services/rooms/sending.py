@@ -3,7 +3,9 @@
 Inside a room's critical section the sender picks the room's forward extremities as
 prev_events, the current state's auth events, builds, hashes and signs the PDU,
 authorises it against the room's current state, and persists it together with the new
-state. Rooms proceed in parallel; events of one room are strictly ordered.
+state and whatever must survive with it (push actions, the client transaction ID) in one
+transaction: one durable commit per send. Rooms proceed in parallel; events of one room
+are strictly ordered.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import asyncio
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from veche.errors import MatrixError, forbidden, not_found
 from veche.protocol.auth_rules import CREATE_KEY, AuthError, auth_types_for_event, check_auth_rules
@@ -30,6 +32,7 @@ from veche.services.keyed_lock import KeyedLock
 from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
 from veche.services.streams import Stream
+from veche.storage.events import AlongsideWrites, Statements
 from veche.storage.stores import EventStores
 
 EventHook = Callable[[Event, int], Awaitable[None]]
@@ -53,11 +56,42 @@ class EventDraft:
     redacts: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Alongside:
+    """What a companion wants done with one local event."""
+
+    writes: AlongsideWrites | None = None  # committed in the event's own transaction
+    then: Callable[[], Awaitable[None]] | None = None  # after that commit, before the announcement
+
+
+class EventCompanion(Protocol):
+    """Work that must commit with every event (push actions): in the event's own
+    transaction for events this server creates, right after it for received ones."""
+
+    async def prepare(self, events: Sequence[Event]) -> list[Alongside | None]:
+        """For local events about to be persisted in this order into one room: what to do
+        with each (one entry per event)."""
+
+    def committed(self, events: Sequence[Event]) -> None:
+        """They have committed and the room's critical section is still held: drop what
+        the companion cached about the room that they change."""
+
+    async def on_received(self, event: Event, stream_ordering: int) -> None:
+        """An event persisted outside `send` (received over federation) has committed."""
+
+
+RecordWrites = Callable[[Event], Statements]
+"""Given a built event, statements to commit with it (e.g. its client transaction ID)."""
+
+
 @dataclass(slots=True)
 class _Queued:
     sender: str
     draft: EventDraft
     result: asyncio.Future[Event]
+    record: RecordWrites | None = None
+
+_Then = list[Callable[[], Awaitable[None]]]
 
 
 class EventSender:
@@ -81,8 +115,10 @@ class EventSender:
         self._queues: dict[str, list[_Queued]] = {}
         self._drainers: dict[str, asyncio.Future[None]] = {}
         self._announcing: set[asyncio.Future[None]] = set()
-        # Work that must see each new event before the syncs it wakes read it (push
-        # rule evaluation, indexes …). Hooks run in registration order.
+        # Work whose writes commit with each event (push actions), see EventCompanion.
+        self.companions: list[EventCompanion] = []
+        # Work that must see each new event before the syncs it wakes read it (the
+        # federation outbox, indexes …). Hooks run in registration order.
         self.after_persist: list[EventHook] = []
 
     def now_ms(self) -> int:
@@ -110,23 +146,28 @@ class EventSender:
                 # content within one millisecond would name an existing room, and persisting
                 # a known event is a no-op. Such a create event moves to the next millisecond.
                 if not await self._stores.events.have_events([event.event_id]):
+                    [(writes, then)] = await self._prepare([event], [None])
                     persisted = await self._stores.events.persist_event(
-                        event, state_before={}, advance_current_state=True
+                        event, state_before={}, advance_current_state=True, alongside=writes
                     )
+                    self._committed([event])
                     break
             pdu["origin_server_ts"] += 1
-        await self._announce(event, persisted.stream_ordering)
+        await self._announce(event, persisted.stream_ordering, then)
         return event
 
-    async def send(self, room_id: str, sender: str, draft: EventDraft) -> Event:
+    async def send(
+        self, room_id: str, sender: str, draft: EventDraft, *, record: RecordWrites | None = None
+    ) -> Event:
         """Build, authorise and persist one event; raises MatrixError if it is refused.
 
         Sends into one room queue up: whoever next holds the room's critical section builds
         every queued event, each on the one before, and persists them in one transaction,
-        so a busy room pays one commit for many events. The event is announced (hooks run,
-        syncs woken) before this returns, even if the caller has gone away meanwhile.
+        so a busy room pays one commit for many events. `record` adds writes that must
+        commit with the event. The event is announced (hooks run, syncs woken) before this
+        returns, even if the caller has gone away meanwhile.
         """
-        queued = _Queued(sender, draft, asyncio.get_running_loop().create_future())
+        queued = _Queued(sender, draft, asyncio.get_running_loop().create_future(), record)
         self._queues.setdefault(room_id, []).append(queued)
         if room_id not in self._drainers:
             self._drainers[room_id] = asyncio.ensure_future(self._drain(room_id))
@@ -152,14 +193,16 @@ class EventSender:
                     if not isinstance(e, Exception):
                         raise
                     continue
-            for queued, event, stream_ordering in persisted:
-                task = asyncio.ensure_future(self._announce_queued(queued, event, stream_ordering))
+            for queued, event, stream_ordering, then in persisted:
+                task = asyncio.ensure_future(self._announce_queued(queued, event, stream_ordering, then))
                 self._announcing.add(task)
                 task.add_done_callback(self._announcing.discard)
 
-    async def _announce_queued(self, queued: _Queued, event: Event, stream_ordering: int | None) -> None:
+    async def _announce_queued(
+        self, queued: _Queued, event: Event, stream_ordering: int | None, then: _Then
+    ) -> None:
         try:
-            await self._announce(event, stream_ordering)
+            await self._announce(event, stream_ordering, then)
         except Exception as e:
             queued.result.set_exception(e)
         else:
@@ -167,9 +210,10 @@ class EventSender:
 
     async def _persist_queued(
         self, room_id: str, batch: list[_Queued]
-    ) -> list[tuple[_Queued, Event, int | None]]:
+    ) -> list[tuple[_Queued, Event, int | None, _Then]]:
         """Build and authorise each queued draft on top of the previous accepted one, then
-        persist the accepted ones together; refused drafts get their error at once."""
+        persist the accepted ones together with what must commit with them; refused
+        drafts get their error at once."""
         room_version = await self._stores.rooms.get_room_version(room_id)
         if room_version is None:
             raise not_found(f"Unknown room {room_id}")
@@ -201,8 +245,42 @@ class EventSender:
                 state_ids[event.state_tuple] = event.event_id
         if not built:
             return []
-        persisted = await self._stores.events.persist_event_chain([e for _, e in built], state_before=state_before)
-        return [(queued, event, p.stream_ordering) for (queued, event), p in zip(built, persisted)]
+        events = [e for _, e in built]
+        prepared = await self._prepare(events, [queued.record for queued, _ in built])
+        persisted = await self._stores.events.persist_event_chain(
+            events, state_before=state_before, alongside=[writes for writes, _ in prepared]
+        )
+        self._committed(events)
+        return [
+            (queued, event, p.stream_ordering, then)
+            for (queued, event), p, (_, then) in zip(built, persisted, prepared)
+        ]
+
+    async def _prepare(
+        self, events: list[Event], records: list[RecordWrites | None]
+    ) -> list[tuple[AlongsideWrites | None, _Then]]:
+        """For each event about to be persisted: the writes to commit with it (its record's
+        and the companions'), and what to run once they have committed."""
+        per_companion = [await companion.prepare(events) for companion in self.companions]
+        prepared: list[tuple[AlongsideWrites | None, _Then]] = []
+        for i, (event, record) in enumerate(zip(events, records)):
+            alongside = [p[i] for p in per_companion if p[i] is not None]
+            writes = [a.writes for a in alongside if a.writes is not None]
+            own = record(event) if record is not None else []
+            prepared.append((
+                _joined_writes(own, writes) if own or writes else None,
+                [a.then for a in alongside if a.then is not None],
+            ))
+        return prepared
+
+    def _committed(self, events: list[Event]) -> None:
+        """Still in the room's critical section: the next batch must see these events'
+        effect on the room's members."""
+        for event in events:
+            if event.type == "m.room.member":
+                self._members.invalidate(event.room_id)
+        for companion in self.companions:
+            companion.committed(events)
 
     async def _build(
         self,
@@ -279,13 +357,19 @@ class EventSender:
         return self._room_locks.hold(room_id)
 
     async def announce(self, event: Event, stream_ordering: int | None) -> None:
-        """Run the after-persist hooks and wake syncs for an event persisted outside `send`
-        (received over federation), after leaving `room_lock`."""
-        await self._announce(event, stream_ordering)
-
-    async def _announce(self, event: Event, stream_ordering: int | None) -> None:
+        """Run the companions and after-persist hooks and wake syncs for an event persisted
+        outside `send` (received over federation), after leaving `room_lock`."""
         if stream_ordering is None:
             return
+        for companion in self.companions:
+            await companion.on_received(event, stream_ordering)
+        await self._announce(event, stream_ordering, [])
+
+    async def _announce(self, event: Event, stream_ordering: int | None, then: _Then) -> None:
+        if stream_ordering is None:
+            return
+        for step in then:
+            await step()
         for hook in self.after_persist:
             await hook(event, stream_ordering)
         if event.type == "m.room.member":
@@ -297,6 +381,16 @@ class EventSender:
         self._notifier.notify(
             Stream.EVENTS, stream_ordering, users, visible_upto=self._stores.events.current_stream_token
         )
+
+
+def _joined_writes(own: Statements, others: list[AlongsideWrites]) -> AlongsideWrites:
+    def at(stream_ordering: int) -> Statements:
+        statements = list(own)
+        for writes in others:
+            statements += writes(stream_ordering)
+        return statements
+
+    return at
 
 
 def _references(events: list[Event], room_version: RoomVersion) -> list[Any]:

@@ -17,13 +17,14 @@ from veche.services.federation.event_checks import EventVerifier
 
 SERVER = "remote.example"
 KEY = generate_signing_key("k1")
+V12_ROOM = "!" + "R" * 43
 
 
 def _pdu(version: str, **overrides: Any) -> dict[str, Any]:
     rv = get_room_version(version)
     ref = "$abc:remote.example" if version in ("1", "2") else "$" + "A" * 43
     pdu: dict[str, Any] = {
-        "room_id": "!room:remote.example",
+        "room_id": V12_ROOM if version == "12" else "!room:remote.example",
         "type": "m.room.message",
         "sender": "@bob:remote.example",
         "content": {"body": "hello"},
@@ -67,6 +68,10 @@ def test_valid_pdus_parse_in_every_version(version: str) -> None:
         ("10", {"content": {"n": 1.5}}, "float"),
         ("10", {"content": {"n": 2**60}}, "range"),
         ("12", {"type": "m.room.create", "state_key": "", "room_id": "!x:remote.example"}, "room_id"),
+        ("12", {"room_id": "!x:remote.example"}, "room_id"),
+        ("11", {"room_id": V12_ROOM}, "room_id"),
+        ("3", {"event_id": "$" + "A" * 43}, "event_id"),
+        ("12", {"event_id": "$" + "A" * 43}, "event_id"),
     ],
 )
 def test_malformed_pdus_are_refused(version: str, overrides: dict[str, Any], message: str) -> None:

@@ -105,12 +105,25 @@ def _check_fields(pdu: dict[str, Any], rv: RoomVersion) -> None:
         if "room_id" in pdu:
             raise InvalidPdu("an m.room.create event of this room version has no room_id")
     else:
-        _identifier(validate_room_id, _require(pdu, "room_id", str), "room_id")
+        _check_room_id(_require(pdu, "room_id", str), rv)
 
     if rv.event_format is EventFormat.V1:
         _identifier(lambda s: validate_event_id(s, rv), _require(pdu, "event_id", str), "event_id")
+    elif "event_id" in pdu:
+        # rooms/v3.md: the ID is the reference hash, which the receiver computes; a
+        # claimed one could only disagree with it.
+        raise InvalidPdu("events of this room version carry no event_id")
     _check_references(pdu, "prev_events", MAX_PREV_EVENTS, rv)
     _check_references(pdu, "auth_events", MAX_AUTH_EVENTS, rv)
+
+
+def _check_room_id(room_id: str, rv: RoomVersion) -> None:
+    _identifier(validate_room_id, room_id, "room_id")
+    # appendices.md "Room IDs": v12 rooms are named after their create event, older ones
+    # by the server that made them.
+    if rv.room_id_from_create_event == (":" in room_id):
+        form = "the create event's hash" if rv.room_id_from_create_event else "!opaque:server_name"
+        raise InvalidPdu(f"room_id must be {form} in this room version")
 
 
 def _check_references(pdu: dict[str, Any], field: str, limit: int, rv: RoomVersion) -> None:

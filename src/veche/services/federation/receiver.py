@@ -18,7 +18,8 @@ state; soft-failed ones are stored but neither shown nor made forward extremitie
 Accepted events go through the same per-room critical section, after-persist hooks and
 sync wake-ups as local ones (`EventSender.room_lock` / `announce`); the room's new current
 state is the state after the event when it extends every forward extremity, and otherwise
-the resolution of the current state with the state after the event.
+the resolution of the states after all the forward extremities it leaves standing and
+after the event itself (the current state is the resolved state of the extremities).
 
 A hostile peer is bounded everywhere: one PDU's processing has a time limit, gap filling
 asks once and does not recurse, and every fetch has a count limit.
@@ -450,18 +451,12 @@ class PduReceiver:
                 if reason is not None:
                     logger.info("Soft failing %s: %s", event.event_id, reason)
                     soft_failed = True
-            extremities = set(await self._stores.events.get_forward_extremities(room_id))
             accepted = event.rejected_reason is None and not soft_failed
             new_current = None
-            if accepted and not extremities <= set(event.prev_event_ids):
-                after = dict(
-                    await self._stores.state.get_snapshot_state_ids(state_before)
-                    if isinstance(state_before, int)
-                    else state_before
-                )
-                if event.is_state:
-                    after[event.state_tuple] = event.event_id
-                new_current = await self._resolve(event, [current, after])
+            if accepted:
+                others = set(await self._stores.events.get_forward_extremities(room_id)) - set(event.prev_event_ids)
+                if others:
+                    new_current = await self._state_of_extremities(event, state_before, others)
             persisted = await self._stores.events.persist_event(
                 event,
                 state_before=state_before,
@@ -471,6 +466,26 @@ class PduReceiver:
             )
         if accepted:
             await self._sender.announce(event, persisted.stream_ordering)
+
+
+    async def _state_of_extremities(
+        self, event: Event, state_before: StateBefore, others: Iterable[str]
+    ) -> dict[StateKey, str]:
+        """The room's current state once `event` joins the forward extremities `others`
+        (those it does not cite): the resolution of the states after all of them, as the
+        spec defines the current state ("Room State Resolution"). Branches that agree
+        cost no resolution."""
+        after = dict(
+            await self._stores.state.get_snapshot_state_ids(state_before)
+            if isinstance(state_before, int)
+            else state_before
+        )
+        if event.is_state:
+            after[event.state_tuple] = event.event_id
+        states = [after]
+        for snapshot_nid in set((await self._stores.state.get_snapshots_after(others)).values()):
+            states.append(await self._stores.state.get_snapshot_state_ids(snapshot_nid))
+        return await self._resolve(event, states)
 
 
 def _auth_against_own_auth_events(event: Event, auth_events: Mapping[str, Event], create: Event | None) -> str | None:

@@ -81,6 +81,21 @@ async def start_server(environ: dict[str, str]) -> HomeServer:
 
 
 @pytest.fixture
+async def engine_server(
+    certificate: Certificate, tmp_path: Path, migrated_database_target: str
+) -> AsyncIterator[HomeServer]:
+    """One Veche on SQLite and (with VECHE_TEST_POSTGRES) PostgreSQL, for tests that play
+    the other servers themselves; its outbox is stopped, as their names do not resolve."""
+    environ = federation_environ(certificate, tmp_path / "a", free_port())
+    hs = await start_server({**environ, "VECHE_DATABASE": migrated_database_target})
+    await hs.federation_events.outbox.stop()
+    try:
+        yield hs
+    finally:
+        await hs.stop()
+
+
+@pytest.fixture
 async def servers(
     certificate: Certificate, tmp_path: Path, extra_settings: dict[str, str]
 ) -> AsyncIterator[tuple[HomeServer, HomeServer]]:

@@ -15,8 +15,7 @@ handled as server-server-api.md says ("Checks performed on receipt of a PDU",
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -38,7 +37,6 @@ from veche.services.rooms.sending import EventDraft
 from veche.storage.accounts import TokenInfo
 from veche.storage.federation_txns import ReceivedTransactionStore
 
-from .conftest import Certificate, federation_environ, free_port, start_server
 from .room_setup import build_pdu, current_auth_events, extremities
 from .test_receive import REMOTE, REMOTE_KEY, StubKeyring, StubRemote
 
@@ -47,20 +45,6 @@ EVE = f"@eve:{REMOTE}"
 VERSIONS = sorted(KNOWN_ROOM_VERSIONS, key=int)
 
 pytestmark = pytest.mark.parametrize("version", VERSIONS)
-
-
-@pytest.fixture
-async def hs(
-    certificate: Certificate, tmp_path: Path, migrated_database_target: str
-) -> AsyncIterator[HomeServer]:
-    environ = federation_environ(certificate, tmp_path / "a", free_port())
-    server = await start_server({**environ, "VECHE_DATABASE": migrated_database_target})
-    # remote.example does not exist: queue for it, but do not try to resolve it.
-    await server.federation_events.outbox.stop()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 class Peer:
@@ -145,8 +129,9 @@ class Peer:
 
 
 @pytest.fixture
-async def peer(hs: HomeServer, version: str) -> Peer:
+async def peer(engine_server: HomeServer, version: str) -> Peer:
     """A public room of `version` on hs, which remote.example's bob joined."""
+    hs = engine_server
     alice = f"@alice:{hs.server_name}"
     room_id = await hs.room_creator.create_room(alice, {"preset": "public_chat", "room_version": version})
     room_version = await hs.stores.rooms.get_room_version(room_id)

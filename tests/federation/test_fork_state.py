@@ -5,8 +5,7 @@ SQLite and PostgreSQL, whichever branch arrives first."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,26 +17,12 @@ from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.receiver import PduReceiver
 from veche.services.rooms.sending import EventDraft
 
-from .conftest import Certificate, federation_environ, free_port, start_server
 from .room_setup import as_event, build_pdu, current_auth_events, extremities
 from .test_receive import REMOTE, REMOTE_KEY, StubKeyring, StubRemote
 
 BOB = f"@bob:{REMOTE}"
 CAROL = f"@carol:{REMOTE}"
 DAVE = f"@dave:{REMOTE}"
-
-
-@pytest.fixture
-async def hs(
-    certificate: Certificate, tmp_path: Path, migrated_database_target: str
-) -> AsyncIterator[HomeServer]:
-    environ = federation_environ(certificate, tmp_path / "a", free_port())
-    server = await start_server({**environ, "VECHE_DATABASE": migrated_database_target})
-    await server.federation_events.outbox.stop()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 class Room:
@@ -141,8 +126,9 @@ async def forked_room(hs: HomeServer, version: str) -> tuple[Room, list[Event], 
 @pytest.mark.parametrize("version", ["10", "12"])
 @pytest.mark.parametrize("a_first", [True, False], ids=["a_first", "b_first"])
 async def test_current_state_is_the_resolution_of_both_branches(
-    hs: HomeServer, version: str, a_first: bool
+    engine_server: HomeServer, version: str, a_first: bool
 ) -> None:
+    hs = engine_server
     room, branch_a, branch_b = await forked_room(hs, version)
     first, second = (branch_a, branch_b) if a_first else (branch_b, branch_a)
     await room.receive(*first)
@@ -162,7 +148,8 @@ async def test_current_state_is_the_resolution_of_both_branches(
 
 
 @pytest.mark.parametrize("version", ["10"])
-async def test_branches_that_agree_are_not_resolved(hs: HomeServer, version: str) -> None:
+async def test_branches_that_agree_are_not_resolved(engine_server: HomeServer, version: str) -> None:
+    hs = engine_server
     # Two concurrent messages leave two extremities with the same state.
     room, _, _ = await forked_room(hs, version)
     base = await extremities(hs, room.room_id)

@@ -184,15 +184,17 @@ class PresenceService:
     async def receive_remote_presence(
         self, user_id: str, state: str, status_msg: str | None, last_active_ts: int
     ) -> None:
-        """A remote user's presence from an m.presence EDU."""
+        """A remote user's presence from an m.presence EDU (the caller checked that the
+        sending server is the user's); ignored unless a local user shares a room with
+        them, as no one here may see it otherwise (server-server-api.md "Presence")."""
         if state not in PRESENCE_STATES:
+            return
+        watchers = await self._local_users_sharing_rooms(user_id)
+        if not watchers:
             return
         presence = await self._store.put(user_id, state, status_msg, last_active_ts)
         self._notifier.notify(
-            Stream.PRESENCE,
-            presence.stream_id,
-            await self._local_users_sharing_rooms(user_id),
-            visible_upto=self._store.current_position,
+            Stream.PRESENCE, presence.stream_id, watchers, visible_upto=self._store.current_position
         )
 
     async def _persist(self, user_id: str, state: str, status_msg: str | None, last_active_ts: int) -> None:

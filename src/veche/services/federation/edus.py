@@ -2,9 +2,10 @@
 "Receipts", "Send-to-device messaging", "Device Management"; definitions/edu.yaml).
 
 `EduReceiver.receive(origin, edu)` hands each EDU of a transaction to the handler of its
-type. An EDU only speaks for users of the server that sent it, and room EDUs only for
-rooms whose server ACL lets that server in and where the user is joined: anything else
-is ignored (EDUs have no per-item answer).
+type. An EDU only speaks for users of the server that sent it, room EDUs only for rooms
+whose server ACL lets that server in and where the user is joined, and presence only for
+users sharing a room with a local user (`PresenceService.receive_remote_presence`):
+anything else is ignored (EDUs have no per-item answer).
 
 `EduRelay` is the other direction: hooks on the local services that queue EDUs for the
 servers that should hear of them, through `FederationSender`.

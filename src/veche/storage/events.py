@@ -497,7 +497,7 @@ class EventStore:
                 ("DELETE FROM room_memberships WHERE room_nid = ? AND user_nid = ANY(?)", (room_nid, removals))
             )
         await txn.execute_all(writes)
-        after.add(lambda: self._rooms.memberships_changed(member_changes))
+        after.add(lambda: self._rooms.memberships_changed(event.room_id, member_changes, stream_ordering))
 
     # Reading
 

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 from veche.protocol.room_versions import RoomVersion, get_room_version
 from veche.storage.cache import LruCache
+from veche.storage.change_cache import StreamChangeCache
 from veche.storage.database import Database, Transaction
 from veche.storage.interning import AfterCommit, StringInterner
+
+# Above every stream position: a change cache starting here vouches for nothing.
+_UNTRACKED = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +24,14 @@ class Membership:
 
 
 class RoomStore:
-    def __init__(self, db: Database, users: StringInterner, *, membership_cache_size: int = 5_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        users: StringInterner,
+        *,
+        membership_cache_size: int = 5_000,
+        member_changes_from: int | None = None,
+    ) -> None:
         self._db = db
         self._users = users
         # A room's nid and version never change once known.
@@ -32,6 +43,11 @@ class RoomStore:
         # A counter of changes stops a read that raced a change from caching what it read.
         self._memberships: LruCache[str, tuple[Membership, ...]] = LruCache(membership_cache_size)
         self._membership_changes = 0
+        # room ID → the newest events-stream position at which a membership of the room
+        # changed, for changes after `member_changes_from` (without it, none is vouched for).
+        self._room_member_changes: StreamChangeCache[str] = StreamChangeCache(
+            _UNTRACKED if member_changes_from is None else member_changes_from
+        )
 
     def _remember(self, room_id: str, room_nid: int, version: str | None) -> None:
         self._nids[room_id] = room_nid
@@ -104,12 +120,18 @@ class RoomStore:
         for nid, room_id, version in rows:
             self._remember(room_id, nid, version)
 
-    def memberships_changed(self, user_ids: Iterable[str]) -> None:
-        """Forget the cached memberships of users whose membership of some room changed
-        (called after the commit that changed them)."""
+    def memberships_changed(self, room_id: str, user_ids: Iterable[str], stream_ordering: int) -> None:
+        """Forget the cached memberships of users whose membership of `room_id` changed at
+        `stream_ordering` (called after the commit that changed them)."""
         self._membership_changes += 1
+        self._room_member_changes.record(room_id, stream_ordering)
         for user_id in user_ids:
             self._memberships.pop(user_id)
+
+    def rooms_with_member_changes(self, room_ids: Iterable[str], since: int) -> list[str]:
+        """The rooms of `room_ids` whose memberships may have changed after events-stream
+        position `since` (a sync with none of them skips reading membership changes)."""
+        return self._room_member_changes.changed_among(room_ids, since)
 
     async def get_memberships_for_user(
         self, user_id: str, memberships: Iterable[str] | None = None

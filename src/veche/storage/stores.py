@@ -26,9 +26,9 @@ async def create_event_stores(db: Database) -> EventStores:
     event_ids = StringInterner("event_ids", "event_nid", "event_id")
     users = StringInterner("user_ids", "user_nid", "user_id")
     state_keys = StateKeyInterner()
-    rooms = RoomStore(db, users)
-    state = StateStore(db, event_ids, state_keys, rooms)
     stream = await StreamIdGenerator.from_database(db, "events", "stream_ordering")
+    rooms = RoomStore(db, users, member_changes_from=stream.current_token)
+    state = StateStore(db, event_ids, state_keys, rooms)
     # Backfilled events count down from 0; this generator hands out their negations.
     lowest = await db.fetchval("SELECT MIN(stream_ordering) FROM events")
     backfill_stream = StreamIdGenerator(max(0, -(lowest or 0)))

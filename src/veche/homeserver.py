@@ -252,7 +252,12 @@ class HomeServer:
             notifier=self.notifier,
         )
         self.room_history = RoomHistoryStore(db, event_stores.rooms)
-        content_index = ContentIndex(db, event_stores.rooms, lambda: event_stores.events.current_stream_token)
+        content_index = ContentIndex(
+            db,
+            event_stores.rooms,
+            lambda: event_stores.events.current_stream_token,
+            lambda: event_stores.events.oldest_backfilled_token,
+        )
         self.redactions = RedactionStore(db, content_index)
         self.relations = RelationStore(db, event_stores.rooms, content_index)
         self.visibility = HistoryVisibility(event_stores, self.room_history)
@@ -364,7 +369,11 @@ class HomeServer:
             )
         )
         self.search = SearchService(
-            index=SearchIndex(db, lambda: event_stores.events.current_stream_token),
+            index=SearchIndex(
+                db,
+                lambda: event_stores.events.current_stream_token,
+                lambda: event_stores.events.oldest_backfilled_token,
+            ),
             stores=event_stores,
             history=self.room_history,
             visibility=self.visibility,

@@ -167,3 +167,23 @@ async def test_forged_and_invalid_backfilled_events(
     assert await b.stores.events.have_events([unsigned_id]) == set()
     rejected = await b.stores.events.get_event(outsider_id)
     assert rejected is not None and rejected.rejected_reason is not None
+
+
+async def test_redactions_and_edits_in_backfilled_history_apply(servers: tuple[HomeServer, HomeServer]) -> None:
+    a, b = servers
+    alice, bob = f"@alice:{a.server_name}", f"@bob:{b.server_name}"
+    room_id = await a.room_creator.create_room(alice, {"preset": "public_chat", "room_version": "12"})
+    secret = await a.sender.send(room_id, alice, EventDraft("m.room.message", {"body": "secret"}))
+    typo = await a.sender.send(room_id, alice, EventDraft("m.room.message", {"body": "helo"}))
+    await a.sender.send(room_id, alice, EventDraft("m.room.redaction", {"redacts": secret.event_id}))
+    await a.sender.send(room_id, alice, EventDraft("m.room.message", {
+        "body": "* hello", "m.new_content": {"body": "hello"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": typo.event_id},
+    }))
+    await b.membership.join(bob, room_id, via=[a.server_name])
+
+    events = {e["event_id"]: e for e in await read_back(b, bob, room_id)}
+    assert "body" not in events[secret.event_id]["content"]
+    assert "redacted_because" in events[secret.event_id]["unsigned"]
+    replaced = events[typo.event_id]["unsigned"]["m.relations"]["m.replace"]
+    assert replaced["content"]["m.new_content"] == {"body": "hello"}

@@ -36,7 +36,6 @@ from veche.storage.server_keys import ServerKeyStore
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-JOIN = "Veche joining rooms on other servers (RemoteMembership.join: make_join/send_join)"
 HOST = "Veche hosting joins from other servers (inbound make_join/send_join)"
 SEND = "events flowing both ways (outbound federation sender, inbound /send transactions)"
 E2EE_SCRIPT = "synapse/e2ee_cross.mjs"
@@ -286,7 +285,6 @@ async def history_is_complete(reader: MatrixClient, room_id: str, expected: list
         await asyncio.sleep(0.5)
 
 
-@needs(JOIN, "backfill from other servers (outbound /backfill when /messages reaches the join)")
 async def test_history_before_joining_a_synapse_room_is_backfilled(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     bob = await synapse.register("bob-history")
     alice = await veche_fed.register("alice-history")

@@ -7,8 +7,12 @@ from __future__ import annotations
 import pytest
 
 from veche.protocol.events import Event
+from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database
 from veche.storage.events import TopologicalToken
+from veche.storage.redactions import RedactionStore
+from veche.storage.relations import RelationStore
+from veche.storage.search import SearchIndex
 from veche.storage.stores import EventStores, create_event_stores
 
 from tests.storage.roombuilder import RoomBuilder, standard_room
@@ -157,3 +161,41 @@ async def test_a_live_event_with_a_missing_prev_event_is_a_hole(stores: EventSto
     assert await stores.events.get_backward_extremities(b.room_id, 2**62) == [(lost.event_id, after.depth)]
     await stores.events.persist_event(lost, state_before=dict(b.state), backfilled=True)
     assert await stores.events.get_backward_extremities(b.room_id, 2**62) == []
+
+
+async def test_the_content_and_search_indexes_take_in_backfilled_history(
+    stores: EventStores, database: Database
+) -> None:
+    room = RemoteRoom()
+    await room.join_on(stores)
+    events = stores.events
+    content = ContentIndex(database, stores.rooms, lambda: events.current_stream_token,
+                           lambda: events.oldest_backfilled_token)
+    search = SearchIndex(database, lambda: events.current_stream_token, lambda: events.oldest_backfilled_token)
+    redactions, relations = RedactionStore(database, content), RelationStore(database, stores.rooms, content)
+    await content.catch_up()
+    await search.catch_up()
+
+    target = room.history[-3]
+    # History arrives newest first, in two rounds, each read by the indexes after it.
+    made = room.b.make("m.room.redaction", {}, prev=[room.history[-2].event_id], depth=room.history[-2].depth)
+    # Room version 10 names the redacted event at the top level.
+    redaction = Event({**made.pdu, "redacts": target.event_id}, made.room_version, made.event_id)
+    edit = room.b.make("m.room.message", {"body": "* m4 again", "m.new_content": {"body": "m4 again"},
+                                          "m.relates_to": {"rel_type": "m.replace", "event_id": target.event_id}},
+                       prev=[room.history[-2].event_id], depth=room.history[-2].depth)
+    await room.backfill(stores, [redaction, edit, room.history[-1], room.history[-2]])
+    assert await redactions.redactions_of([target.event_id]) == {target.event_id: [redaction.event_id]}
+    await room.backfill(stores, room.history[:-2])
+    [child] = await relations.children([target.event_id], ["m.replace"])
+    assert child.event_id == edit.event_id
+    hits = await search.search([room.b.room_id], "m1", keys=["content.body"], order_by_rank=False, after=None,
+                               limit=10)
+    assert [hit.event_id for hit in hits] == [room.history[1].event_id]
+
+    # After a restart each index carries on from where it had read down to.
+    again = SearchIndex(database, lambda: events.current_stream_token, lambda: events.oldest_backfilled_token)
+    await again.catch_up()
+    hits = await again.search([room.b.room_id], "m1", keys=["content.body"], order_by_rank=False, after=None,
+                              limit=10)
+    assert len(hits) == 1

@@ -159,6 +159,11 @@ class EventStore:
         """Every event at or below this position has committed."""
         return self._stream.current_token
 
+    @property
+    def oldest_backfilled_token(self) -> int:
+        """Every backfilled event at or above this (negative, or 0) position has committed."""
+        return -self._backfill_stream.current_token
+
     # Writing
 
     async def persist_event(

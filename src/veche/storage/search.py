@@ -22,7 +22,6 @@ import orjson
 from veche.storage.database import Transaction
 from veche.storage.stream_follower import StreamFollower
 
-BATCH_SIZE = 1000
 SEARCHED_TYPES = ("m.room.message", "m.room.name", "m.room.topic")
 _KEY_OF_TYPE = {"m.room.message": "content.body", "m.room.name": "content.name", "m.room.topic": "content.topic"}
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -73,19 +72,25 @@ def search_terms(text: str) -> list[str]:
 class SearchIndex(StreamFollower):
     position_table = "event_search_position"
 
-    async def _index_batch(self, position: int, target: int) -> int:
-        rows = await self._db.fetchall(
+    async def _fetch(self, lower: int, upper: int, descending: bool, limit: int) -> Sequence[Any]:
+        order = "DESC" if descending else "ASC"
+        return await self._db.fetchall(
             "SELECT e.event_nid, e.room_nid, e.event_type, e.stream_ordering, e.origin_server_ts,"
             " e.state_key_nid IS NOT NULL, j.json FROM events e JOIN event_json j ON j.event_nid = e.event_nid"
             " WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND e.event_type = ANY(?)"
             " AND e.rejected_reason IS NULL AND NOT e.soft_failed"
-            " ORDER BY e.stream_ordering LIMIT ?",
-            position,
-            target,
+            f" ORDER BY e.stream_ordering {order} LIMIT ?",
+            lower,
+            upper,
             list(SEARCHED_TYPES),
-            BATCH_SIZE,
+            limit,
         )
-        reached = rows[-1][3] if len(rows) == BATCH_SIZE else target
+
+    @staticmethod
+    def _stream_of(row: Any) -> int:
+        return row[3]
+
+    async def _store(self, txn: Transaction, rows: Sequence[Any]) -> None:
         entries = []
         for event_nid, room_nid, event_type, stream, ts, is_state, raw in rows:
             # m.room.name and m.room.topic only count as state (a message event of that
@@ -96,14 +101,7 @@ class SearchIndex(StreamFollower):
             text = searchable_text(event_type, content) if isinstance(content, dict) else None
             if text:
                 entries.append((event_nid, room_nid, _KEY_OF_TYPE[event_type], stream, ts, text))
-        async with self._db.transaction() as txn:
-            await self._insert(txn, entries)
-            await txn.execute(
-                "UPDATE event_search_position SET stream_ordering = ? WHERE id = 1 AND stream_ordering < ?",
-                reached,
-                reached,
-            )
-        return reached
+        await self._insert(txn, entries)
 
     async def _insert(self, txn: Transaction, entries: list[tuple[Any, ...]]) -> None:
         if not entries:

@@ -151,3 +151,24 @@ async def test_prev_content_of_a_redacted_state_event_is_pruned(http, homeserver
     assert served[topic]["content"] == {}
     assert served[second]["unsigned"]["prev_content"] == {}
     assert served[second]["unsigned"]["replaces_state"] == topic
+
+
+async def test_new_message_served_before_and_after_it_is_related_to_and_redacted(http, homeserver, make_user):
+    # A new local event is known to be named by nothing, so serving it skips the lookups;
+    # a later edit or redaction must still show.
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    original = await send(http, alice, room_id, "cake")
+    assert "m.relations" not in (await served_by_id(homeserver, room_id, alice))[original]["unsigned"]
+    edit = await send(http, alice, room_id, {
+        "msgtype": "m.text",
+        "body": "* pie",
+        "m.new_content": {"msgtype": "m.text", "body": "pie"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    })
+    served = (await served_by_id(homeserver, room_id, alice))[original]
+    assert served["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit
+    await redact(http, alice, room_id, edit)
+    served = await served_by_id(homeserver, room_id, alice)
+    assert served[edit]["content"] == {}
+    assert "m.relations" not in served[original]["unsigned"]

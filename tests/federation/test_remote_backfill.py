@@ -187,3 +187,28 @@ async def test_redactions_and_edits_in_backfilled_history_apply(servers: tuple[H
     assert "redacted_because" in events[secret.event_id]["unsigned"]
     replaced = events[typo.event_id]["unsigned"]["m.relations"]["m.replace"]
     assert replaced["content"]["m.new_content"] == {"body": "hello"}
+
+
+@pytest.mark.parametrize("version", ["10", "12"])
+async def test_backfilled_events_have_the_state_the_origin_has(
+    servers: tuple[HomeServer, HomeServer], version: str
+) -> None:
+    a, b = servers
+    alice, carol, bob = f"@alice:{a.server_name}", f"@carol:{a.server_name}", f"@bob:{b.server_name}"
+    room_id = await a.room_creator.create_room(alice, {"preset": "public_chat", "room_version": version})
+    history = [await a.sender.send(room_id, alice, EventDraft("m.room.message", {"body": "first"}))]
+    await a.membership.join(carol, room_id)
+    for n in range(3):
+        history.append(await a.sender.send(room_id, carol, EventDraft("m.room.message", {"body": f"carol {n}"})))
+        history.append(await a.sender.send(room_id, alice, EventDraft("m.room.topic", {"topic": f"t{n}"}, "")))
+    await a.membership.leave(carol, room_id)
+    history.append(await a.sender.send(room_id, alice, EventDraft("m.room.message", {"body": "last"})))
+    await b.membership.join(bob, room_id, via=[a.server_name])
+
+    events = await read_back(b, bob, room_id, limit=5)
+    assert bodies(events) == ["last", "carol 2", "carol 1", "carol 0", "first"]
+    all_ids = [e["event_id"] for e in events]
+    for event_id in all_ids:
+        assert await b.stores.state.get_state_ids_after(event_id) == await a.stores.state.get_state_ids_after(event_id)
+    metas = await b.stores.events.get_event_meta(all_ids)
+    assert all(m.rejected_reason is None and not m.outlier for m in metas.values())

@@ -53,3 +53,26 @@ def test_records_only_vouch_for_tokens_since_start():
     notifier.mark_started()
     assert notifier.knows_changes_since(StreamToken(events=10))
     assert not notifier.knows_changes_since(StreamToken(events=9))
+
+
+def test_quiet_streams_are_those_with_nothing_for_the_user():
+    notifier = Notifier()
+    notifier.mark_started()
+    since = notifier.current_token
+    notifier.notify(Stream.RECEIPTS, 3, ["@alice:hs", "@bob:hs"])
+    notifier.notify(Stream.TYPING, 1, ["@bob:hs"])
+    notifier.notify(Stream.EVENTS, 5, ["@bob:hs"])
+    quiet = notifier.quiet_streams("@alice:hs", since)
+    assert Stream.RECEIPTS not in quiet
+    assert {Stream.TYPING, Stream.TO_DEVICE, Stream.ACCOUNT_DATA} <= quiet
+    # Events may commit before they are announced, so that stream is never vouched for.
+    assert Stream.EVENTS not in quiet
+    assert notifier.quiet_streams("@alice:hs", notifier.current_token) == frozenset(Stream) - {Stream.EVENTS}
+
+
+def test_token_ahead_of_the_announced_positions_is_not_vouched_for():
+    notifier = Notifier()
+    notifier.mark_started()
+    # A typing position from before a restart: the in-memory count starts again at 0.
+    assert notifier.knows_changes_since(StreamToken()) is True
+    assert notifier.knows_changes_since(StreamToken(typing=7)) is False

@@ -6,7 +6,7 @@ import pytest
 
 from veche.protocol.events import Event
 from veche.storage.database import Database
-from veche.storage.events import TopologicalToken
+from veche.storage.events import TAIL_SIZE, TopologicalToken
 from veche.storage.state import MAX_CHAIN_LENGTH
 from veche.storage.stores import EventStores, create_event_stores
 
@@ -350,3 +350,45 @@ async def test_snapshots_read_while_persisting_are_cached(stores: EventStores, d
     await cold.events.persist_event(msg, state_before=tip, advance_current_state=True)
     await database.execute("UPDATE state_snapshots SET entries = ? WHERE snapshot_nid = ?", b"", tip)
     assert await cold.state.get_state_ids_after(msg.event_id) == b.state
+
+
+async def test_recent_events_answered_from_the_tail_for_any_limit(stores: EventStores) -> None:
+    b = RoomBuilder()
+    setup = standard_room(b)
+    await persist_chain(stores, b, setup)
+    messages = []
+    for i in range(TAIL_SIZE + 10):
+        messages.append(b.make("m.room.message", {"body": str(i)}))
+        await send(stores, b, messages[-1])
+    # One room, persisted one event at a time: stream positions count 1, 2, 3 …
+    every = list(enumerate((e.event_id for e in setup + messages), start=1))
+    now = stores.events.current_stream_token
+    assert now == len(every)
+    for from_stream, to_stream, limit in [
+        (now - 3, now, 1), (now - 3, now, 3), (now - 3, now, TAIL_SIZE + 50), (now - 20, now - 5, 7),
+        (now - TAIL_SIZE - 5, now, TAIL_SIZE + 50), (0, now, TAIL_SIZE + 50), (now, now, 10), (now - 1, now - 1, 10),
+    ]:
+        inside = [event_id for position, event_id in every if from_stream < position <= to_stream]
+        recent = await stores.events.get_recent_room_events(b.room_id, from_stream, to_stream, limit)
+        assert [e.event_id for e in recent.events] == inside[-limit:], (from_stream, to_stream, limit)
+        assert recent.limited == (len(inside) > limit)
+    # A cold store (no tail yet) answers the same.
+    cold = await create_event_stores(stores.events._db)
+    recent = await cold.events.get_recent_room_events(b.room_id, now - 3, now, TAIL_SIZE + 50)
+    assert [e.event_id for e in recent.events] == [event_id for _, event_id in every[-3:]]
+
+
+async def test_rooms_with_member_changes(stores: EventStores) -> None:
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    before_join = stores.events.current_stream_token
+    await send(stores, b, b.make("m.room.message", {"body": "hi"}))
+    assert stores.rooms.rooms_with_member_changes([b.room_id], before_join) == []
+    await send(stores, b, b.make("m.room.member", {"membership": "join"}, sender="@bob:test", state_key="@bob:test"))
+    after_join = stores.events.current_stream_token
+    assert stores.rooms.rooms_with_member_changes([b.room_id, "!other:test"], before_join) == [b.room_id]
+    assert stores.rooms.rooms_with_member_changes([b.room_id], after_join) == []
+    # A fresh process cannot vouch for what happened before it started.
+    cold = await create_event_stores(stores.events._db)
+    assert cold.rooms.rooms_with_member_changes([b.room_id], before_join) == [b.room_id]
+    assert cold.rooms.rooms_with_member_changes([b.room_id], after_join) == []

@@ -38,8 +38,11 @@ class Notifier:
         self._start_token = self._current
 
     def knows_changes_since(self, since: StreamToken) -> bool:
-        """Whether `has_changes_since` is authoritative for a request holding `since`."""
-        return not self._start_token.is_after(since)
+        """Whether `has_changes_since` is authoritative for a request holding `since`.
+
+        Not for a token from before this process started, nor for one ahead of what it
+        announced (an in-memory stream such as typing restarts its count)."""
+        return not self._start_token.is_after(since) and not since.is_after(self._current)
 
     def advance(self, stream: Stream, position: int) -> None:
         """Record that `stream` reached `position` without waking anyone."""
@@ -78,6 +81,16 @@ class Notifier:
     def has_changes_since(self, user_id: str, since: StreamToken) -> bool:
         return any(
             changes.get(user_id, 0) > since.get(stream) for stream, changes in self._last_change.items()
+        )
+
+    def quiet_streams(self, user_id: str, since: StreamToken) -> frozenset[Stream]:
+        """The streams on which nothing announced since `since` concerned `user_id`
+        (authoritative only when `knows_changes_since(since)`). The events stream can be
+        committed ahead of its announcement, so it is never among them."""
+        return frozenset(
+            stream
+            for stream, changes in self._last_change.items()
+            if stream is not Stream.EVENTS and changes.get(user_id, 0) <= since.get(stream)
         )
 
     async def wait_for_changes(self, user_id: str, since: StreamToken, timeout: float) -> bool:

@@ -221,6 +221,29 @@ class EventStore:
             with self._stream.position() as position:
                 yield position
 
+    async def persist_backfilled(
+        self, events: Sequence[tuple[Event, StateBefore | None]]
+    ) -> list[PersistedEvent]:
+        """Persist a batch of backfilled events (see `persist_event`) in one transaction,
+        in the order given, each with the state before it; None stands for the state after
+        its first prev event, which must come earlier in the batch."""
+        after = AfterCommit()
+        with ExitStack() as positions:
+            orderings = [-positions.enter_context(self._backfill_stream.position()) for _ in events]
+            persisted: list[PersistedEvent] = []
+            snapshots: dict[str, int] = {}
+            async with self._db.transaction() as txn:
+                for (event, state_before), stream_ordering in zip(events, orderings):
+                    before = state_before if state_before is not None else snapshots[event.prev_event_ids[0]]
+                    result = await self._persist(
+                        txn, event, before, stream_ordering, False, False, after, backfilled=True, track_gaps=True
+                    )
+                    if result.snapshot_nid is not None:
+                        snapshots[event.event_id] = result.snapshot_nid
+                    persisted.append(result)
+            after.run()
+        return persisted
+
     async def persist_event_chain(
         self,
         events: Sequence[Event],

@@ -45,9 +45,19 @@ class WriterConnection(abc.ABC, Generic[TxnT]):
     async def savepoint(self) -> None:
         """Start a logical transaction (a savepoint named by the engine)."""
 
+    async def begin_with_savepoint(self) -> None:
+        """`begin` then `savepoint`; an engine may do both in one round trip."""
+        await self.begin()
+        await self.savepoint()
+
     @abc.abstractmethod
     async def release(self) -> None:
         """Keep the logical transaction's work."""
+
+    async def release_and_commit(self) -> None:
+        """`release` then `commit`; an engine may do both in one round trip."""
+        await self.release()
+        await self.commit()
 
     @abc.abstractmethod
     async def rollback_to_savepoint(self) -> bool:
@@ -108,17 +118,24 @@ class GroupCommitter(Generic[TxnT]):
             self._waiting -= 1
         try:
             if self._batch is None:
-                await _complete(self._writer.begin())
+                await _complete(self._writer.begin_with_savepoint())
                 self._batch = _Batch(asyncio.get_running_loop())
+            else:
+                await _complete(self._writer.savepoint())
             batch = self._batch
             batch.size += 1
-            await _complete(self._writer.savepoint())
         except BaseException as e:
             await self._finish_after_failure(e)
             raise
         return batch, self._writer.transaction()
 
     async def _exit(self, batch: _Batch, error: BaseException | None) -> None:
+        if error is None and self._batch_is_due(batch):
+            # The last of a run (often the only one): its release and the commit are one
+            # round trip to the writer, in a task of their own as below.
+            self._committing = asyncio.ensure_future(self._commit(batch, release=True))
+            await asyncio.shield(batch.committed)
+            return
         try:
             if error is None:
                 await _complete(self._writer.release())
@@ -129,9 +146,7 @@ class GroupCommitter(Generic[TxnT]):
             raise
         if batch.failed is not None:
             await self._finish_after_failure(batch.failed)
-        elif self._waiting == 0 or batch.size >= MAX_BATCH or (
-            asyncio.get_running_loop().time() - batch.started >= MAX_BATCH_SECONDS
-        ):
+        elif self._batch_is_due(batch):
             # The commit and the writer's release belong to no caller: one that is
             # cancelled while waiting must not abandon the rest of the batch.
             self._committing = asyncio.ensure_future(self._commit(batch))
@@ -140,10 +155,16 @@ class GroupCommitter(Generic[TxnT]):
         if error is None:
             await asyncio.shield(batch.committed)
 
-    async def _commit(self, batch: _Batch) -> None:
+    def _batch_is_due(self, batch: _Batch) -> bool:
+        return self._waiting == 0 or batch.size >= MAX_BATCH or (
+            asyncio.get_running_loop().time() - batch.started >= MAX_BATCH_SECONDS
+        )
+
+    async def _commit(self, batch: _Batch, *, release: bool = False) -> None:
+        """Commit the batch (releasing its last member's savepoint first, with `release`)."""
         self._batch = None
         try:
-            await self._writer.commit()
+            await (self._writer.release_and_commit() if release else self._writer.commit())
         except BaseException as e:
             try:
                 await self._writer.rollback()

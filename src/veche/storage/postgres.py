@@ -71,6 +71,12 @@ class _PostgresWriter(WriterConnection[_PostgresTransaction]):
         self._txn: _PostgresTransaction | None = None
 
     async def begin(self) -> None:
+        await (await self._usable_connection()).execute("BEGIN")
+
+    async def begin_with_savepoint(self) -> None:
+        await (await self._usable_connection()).execute(f"BEGIN; SAVEPOINT {_SAVEPOINT}")
+
+    async def _usable_connection(self) -> asyncpg.Connection:
         if self._conn is not None and self._conn.is_closed():
             # The server went away: a fresh connection for the next transaction.
             await self._pool.release(self._conn)
@@ -78,13 +84,16 @@ class _PostgresWriter(WriterConnection[_PostgresTransaction]):
         if self._conn is None:
             self._conn = await self._pool.acquire()
             self._txn = _PostgresTransaction(self._conn)
-        await self._conn.execute("BEGIN")
+        return self._conn
 
     async def savepoint(self) -> None:
         await self._connection().execute(f"SAVEPOINT {_SAVEPOINT}")
 
     async def release(self) -> None:
         await self._connection().execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    async def release_and_commit(self) -> None:
+        await self._connection().execute(f"RELEASE SAVEPOINT {_SAVEPOINT}; COMMIT")
 
     async def rollback_to_savepoint(self) -> bool:
         conn = self._connection()

@@ -115,6 +115,12 @@ class _SqliteWriter(WriterConnection[_SqliteTransaction]):
     async def savepoint(self) -> None:
         await self._db._on_writer(_execute, f"SAVEPOINT {_SAVEPOINT}", ())
 
+    async def begin_with_savepoint(self) -> None:
+        await self._db._on_writer(_execute_all, [("BEGIN IMMEDIATE", ()), (f"SAVEPOINT {_SAVEPOINT}", ())])
+
+    async def release_and_commit(self) -> None:
+        await self._db._on_writer(_execute_all, [(f"RELEASE {_SAVEPOINT}", ()), ("COMMIT", ())])
+
     async def release(self) -> None:
         await self._db._on_writer(_execute, f"RELEASE {_SAVEPOINT}", ())
 

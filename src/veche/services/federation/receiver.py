@@ -44,6 +44,7 @@ import heapq
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from veche.protocol.auth_rules import (
@@ -214,17 +215,18 @@ class PduReceiver:
                 continue
             if event.room_id == room_id:
                 parsed[event.event_id] = event
-        stored: list[Event] = []
+        pending = _PendingHistory()
         async with self._receive_locks.hold(room_id):
             metas = await self._stores.events.get_event_meta(parsed)
             todo = [e for e in parsed.values() if e.event_id not in metas or metas[e.event_id].outlier]
-            # Oldest first, so each finds the ones before it already in the timeline.
+            # Oldest first, so each finds the ones before it already checked.
             for event in sorted(todo, key=lambda e: (e.depth, e.event_id)):
                 try:
-                    stored.append(await self._process_backfilled(origin, event))
+                    await self._process_backfilled(origin, event, pending)
                 except PduError as e:
                     logger.info("Dropping backfilled event %s from %s: %s", event.event_id, origin, e.reason)
-        return stored
+            await self._persist_history(pending)
+        return pending.stored
 
     async def persist_with_state(self, event: Event, state_before: StateBefore) -> None:
         """Persist an accepted event whose state before it is known, make the state after
@@ -250,21 +252,40 @@ class PduReceiver:
         await self._persist(event, state_before, create)
         return event
 
-    async def _process_backfilled(self, origin: str, event: Event) -> Event:
-        event, create, rejected = await self._check_against_auth_events(origin, event)
+    async def _process_backfilled(self, origin: str, event: Event, pending: _PendingHistory) -> None:
+        """Check a backfilled event and add it to `pending`. An event built on a single
+        pending one is judged by the state after it (its stored base plus the batch's
+        changes); one that needs a pending event read from the store has them persisted first."""
         prev_ids = list(dict.fromkeys(event.prev_event_ids))
-        snapshots = await self._stores.state.get_snapshots_after(prev_ids)
-        state_before: StateBefore
-        if len(snapshots) == len(prev_ids):
-            state_before = await self._state_before(origin, event, fill_gaps=False)
+        if any(a in pending.events for a in event.auth_event_ids) or (
+            len(prev_ids) > 1 and any(p in pending.events for p in prev_ids)
+        ):
+            await self._persist_history(pending)
+        event, create, rejected = await self._check_against_auth_events(origin, event)
+        layered = pending.after.get(prev_ids[0]) if len(prev_ids) == 1 else None
+        spec: StateBefore | None
+        if layered is not None:
+            base, changes = layered
+            spec = None
         else:
-            # Older history than this server holds: only `origin` knows the state there.
-            state_before = await self._remote_state_at(origin, event, event.event_id)
+            snapshots = await self._stores.state.get_snapshots_after(prev_ids)
+            if len(snapshots) == len(prev_ids):
+                base = await self._state_before(origin, event, fill_gaps=False)
+            else:
+                # Older history than this server holds: only `origin` knows the state there.
+                base = await self._remote_state_at(origin, event, event.event_id)
+            changes, spec = {}, base
         if rejected is None:
-            rejected = await self._auth_against(event, state_before, create)
+            rejected = await self._auth_against(event, base, create, changes, pending.events)
         event.rejected_reason = rejected
-        await self._stores.events.persist_event(event, state_before=state_before, backfilled=True)
-        return event
+        if rejected is None and event.is_state:
+            changes = {**changes, event.state_tuple: event.event_id}
+        pending.add(event, spec, base, changes)
+
+    async def _persist_history(self, pending: _PendingHistory) -> None:
+        if pending.items:
+            await self._stores.events.persist_backfilled(pending.items)
+            pending.persisted()
 
     async def _check_against_auth_events(self, origin: str, event: Event) -> tuple[Event, Event | None, str | None]:
         """Checks 2–4: the event as kept (redacted if its hash is wrong), the room's create
@@ -422,8 +443,18 @@ class PduReceiver:
         except StateResolutionError as e:
             raise PduError(f"state resolution failed: {e}", event.event_id) from None
 
-    async def _auth_against(self, event: Event, state: StateBefore, create: Event | None) -> str | None:
-        """Check 5 (and 6, given the current state): None if allowed, else the reason."""
+    async def _auth_against(
+        self,
+        event: Event,
+        state: StateBefore,
+        create: Event | None,
+        changes: Mapping[StateKey, str] | None = None,
+        unstored: Mapping[str, Event] | None = None,
+    ) -> str | None:
+        """Check 5 (and 6, given the current state): None if allowed, else the reason.
+
+        `changes` overrides entries of `state`, naming events the store may not hold yet
+        but `unstored` does."""
         keys = [CREATE_KEY, *auth_types_for_event(
             event.room_version, event.type, event.state_key, event.sender, event.content
         )]
@@ -431,7 +462,11 @@ class PduReceiver:
             picked = await self._stores.state.pick_snapshot_ids(state, keys)
         else:
             picked = {key: state[key] for key in keys if key in state}
-        events = await self._stores.events.get_events(picked.values())
+        if changes:
+            picked.update((key, changes[key]) for key in keys if key in changes)
+        unstored = unstored or {}
+        events = await self._stores.events.get_events(i for i in picked.values() if i not in unstored)
+        events.update((i, unstored[i]) for i in picked.values() if i in unstored)
         auth_state = {key: events[event_id] for key, event_id in picked.items() if event_id in events}
         if create is not None and event.type != "m.room.create":
             auth_state.setdefault(CREATE_KEY, create)
@@ -486,6 +521,30 @@ class PduReceiver:
         for snapshot_nid in set((await self._stores.state.get_snapshots_after(others)).values()):
             states.append(await self._stores.state.get_snapshot_state_ids(snapshot_nid))
         return await self._resolve(event, states)
+
+
+@dataclass(slots=True)
+class _PendingHistory:
+    """Backfilled events checked and waiting to be persisted together, oldest first."""
+
+    # Each with the state before it, None for "the state after its (pending) prev event".
+    items: list[tuple[Event, StateBefore | None]] = field(default_factory=list)
+    events: dict[str, Event] = field(default_factory=dict)
+    # Event ID → the state after it: a stored state and the pending events' changes to it.
+    after: dict[str, tuple[StateBefore, dict[StateKey, str]]] = field(default_factory=dict)
+    # Every event persisted so far, oldest first.
+    stored: list[Event] = field(default_factory=list)
+
+    def add(self, event: Event, spec: StateBefore | None, base: StateBefore, changes: dict[StateKey, str]) -> None:
+        self.items.append((event, spec))
+        self.events[event.event_id] = event
+        self.after[event.event_id] = (base, changes)
+
+    def persisted(self) -> None:
+        self.stored += [event for event, _ in self.items]
+        self.items.clear()
+        self.events.clear()
+        self.after.clear()
 
 
 def _auth_against_own_auth_events(event: Event, auth_events: Mapping[str, Event], create: Event | None) -> str | None:

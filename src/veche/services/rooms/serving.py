@@ -77,6 +77,13 @@ class EventSerializer:
         self._untouched: LruCache[str, bool] = LruCache(untouched_cache_size)
         self._target_commits = 0
         stores.events.add_target_listener(self._targets_committed)
+        stores.events.add_new_local_listener(self._new_local_committed)
+
+    def _new_local_committed(self, event_ids: list[str]) -> None:
+        # Every receiver of a new message would otherwise look up its redactions and
+        # relations before the first of them recorded that it has none.
+        for event_id in event_ids:
+            self._untouched.set(event_id, True)
 
     def _targets_committed(self, target_ids: list[str]) -> None:
         self._target_commits += 1

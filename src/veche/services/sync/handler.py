@@ -63,14 +63,19 @@ class SyncHandler:
         use_state_after: bool = False,
     ) -> dict[str, Any]:
         user_id = requester.user_id
+        quiet_streams: frozenset[Stream] = frozenset()
         if since is not None and not full_state:
             if timeout_ms > 0:
                 await self._notifier.wait_for_changes(user_id, since, min(timeout_ms, MAX_TIMEOUT_MS) / 1000)
-            if self._notifier.knows_changes_since(since) and not self._notifier.has_changes_since(user_id, since):
-                # Nothing concerns this user: answer without reading any stream.
-                quiet: dict[str, Any] = {"next_batch": since.serialize()}
-                await self._fill_device_fields(requester, quiet)
-                return quiet
+            if self._notifier.knows_changes_since(since):
+                if not self._notifier.has_changes_since(user_id, since):
+                    # Nothing concerns this user: answer without reading any stream.
+                    quiet: dict[str, Any] = {"next_batch": since.serialize()}
+                    await self._fill_device_fields(requester, quiet)
+                    return quiet
+                quiet_streams = self._notifier.quiet_streams(user_id, since)
+        # Taken after the quiet streams: whatever moves in between is above `since` for
+        # the next sync, never skipped.
         now = self._current_token()
         request = SyncRequest(
             requester=requester,
@@ -81,6 +86,7 @@ class SyncHandler:
             use_state_after=use_state_after,
             now_ms=int(self._clock() * 1000),
             memberships=tuple(await self._stores.rooms.get_memberships_for_user(user_id)),
+            quiet=quiet_streams,
         )
         response: dict[str, Any] = {
             "next_batch": now.serialize(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from veche.services.push.counts import NotificationCounts, counts_json, sum_counts
+from veche.services.streams import Stream
 from veche.services.sync.rooms import SyncRequest, empty_joined_room
 from veche.storage.push_actions import MAIN_THREAD
 
@@ -23,7 +24,7 @@ class NotificationSections:
         joined = response["rooms"]["join"]
         room_filter = request.filter.room
         wanted = set(joined)
-        if request.since is not None and not request.full_state:
+        if request.since is not None and not request.full_state and Stream.RECEIPTS not in request.quiet:
             read = await self._counts.rooms_read_between(request.user_id, request.since.receipts, request.now.receipts)
             wanted |= read & {r for r in request.joined_room_ids if room_filter.matches_room(r)}
         if not wanted:

@@ -14,7 +14,7 @@ from typing import Any
 
 from veche.protocol.events import Event, StateKey
 from veche.protocol.filters import Filter
-from veche.services.streams import StreamToken
+from veche.services.streams import Stream, StreamToken
 from veche.storage.accounts import TokenInfo
 from veche.storage.events import TopologicalToken
 from veche.storage.room_summaries import MemberSummary, RoomSummaryStore
@@ -52,6 +52,9 @@ class SyncRequest:
     use_state_after: bool
     now_ms: int
     memberships: tuple[Membership, ...]
+    # Streams on which nothing concerning the user moved in (since, now]: their
+    # sections have nothing to add.
+    quiet: frozenset[Stream] = frozenset()
 
     @property
     def joined_room_ids(self) -> list[str]:

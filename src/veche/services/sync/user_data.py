@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from veche.services.streams import Stream
 from veche.services.sync.rooms import SyncRequest, empty_joined_room
 from veche.services.user_data import UserDataServices
 
@@ -20,27 +21,43 @@ class UserDataSections:
         sync_filter = request.filter
         services = self._services
 
-        global_data = await services.account_data.get_global_changes(
-            user_id, since.account_data if since else 0, now.account_data
-        )
-        response["account_data"]["events"] = [
-            {"type": data_type, "content": content}
-            for data_type, content in global_data.items()
-            if sync_filter.account_data.matches_type_and_sender(data_type, None)
-        ]
-        presence = await services.presence.presence_for_user(user_id, since.presence if since else 0, now.presence)
-        response["presence"]["events"] = [e for e in presence if sync_filter.presence.matches(e)]
+        quiet = request.quiet
+        account_data_moved = Stream.ACCOUNT_DATA not in quiet
+        if account_data_moved:
+            global_data = await services.account_data.get_global_changes(
+                user_id, since.account_data if since else 0, now.account_data
+            )
+            response["account_data"]["events"] = [
+                {"type": data_type, "content": content}
+                for data_type, content in global_data.items()
+                if sync_filter.account_data.matches_type_and_sender(data_type, None)
+            ]
+        if Stream.PRESENCE not in quiet:
+            presence = await services.presence.presence_for_user(
+                user_id, since.presence if since else 0, now.presence
+            )
+            response["presence"]["events"] = [e for e in presence if sync_filter.presence.matches(e)]
 
         rooms = response["rooms"]
         room_filter = sync_filter.room
+        typing_moved = Stream.TYPING not in quiet
+        receipts_moved = Stream.RECEIPTS not in quiet
+        if not (account_data_moved or typing_moved or receipts_moved):
+            return
         joined_ids = [r for r in request.joined_room_ids if room_filter.matches_room(r)]
-        room_data = await services.account_data.get_room_changes(
-            user_id, since.account_data if since else 0, now.account_data
-        )
-        typing = services.typing.typing_for_rooms(joined_ids, since.typing if since else 0)
-        receipts = await services.receipts.receipts_for_rooms(
-            user_id, joined_ids, since.receipts if since else 0, now.receipts
-        )
+        room_data: dict[str, dict[str, Any]] = {}
+        if account_data_moved:
+            room_data = await services.account_data.get_room_changes(
+                user_id, since.account_data if since else 0, now.account_data
+            )
+        typing: dict[str, dict[str, Any]] = {}
+        if typing_moved:
+            typing = services.typing.typing_for_rooms(joined_ids, since.typing if since else 0)
+        receipts: dict[str, dict[str, Any]] = {}
+        if receipts_moved:
+            receipts = await services.receipts.receipts_for_rooms(
+                user_id, joined_ids, since.receipts if since else 0, now.receipts
+            )
         for room_id in joined_ids:
             ephemeral = [
                 e for e in (typing.get(room_id), receipts.get(room_id))

@@ -36,8 +36,6 @@ from veche.storage.server_keys import ServerKeyStore
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-HOST = "Veche hosting joins from other servers (inbound make_join/send_join)"
-SEND = "events flowing both ways (outbound federation sender, inbound /send transactions)"
 E2EE_SCRIPT = "synapse/e2ee_cross.mjs"
 
 

@@ -152,6 +152,10 @@ class EventStore:
         # stops a read that raced one from caching what it read.
         self._tails: LruCache[int, _RoomTail] = LruCache(tail_cache_rooms)
         self._tail_changes: dict[int, int] = {}
+        # room_nid → its forward extremities (the next local event's prev events), kept
+        # the same way.
+        self._extremities: LruCache[int, tuple[str, ...]] = LruCache(tail_cache_rooms)
+        self._extremity_changes: dict[int, int] = {}
         self._target_listeners: list[Callable[[list[str]], None]] = []
 
     @property
@@ -337,6 +341,7 @@ class EventStore:
         if accepted and not soft_failed and not backfilled:
             prev_nids = [nids[p] for p in prev_ids]
             writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
+            after.add(lambda: self._note_extremity(room_nid, event.event_id, new_id, prev_ids))
         if track_gaps:
             writes += await self._backward_extremity_writes(
                 txn, room_nid, event_nid, new_id, [nids[p] for p in dict.fromkeys(prev_ids)]
@@ -586,12 +591,32 @@ class EventStore:
         room_nid = await self._rooms.get_room_nid(room_id)
         if room_nid is None:
             return []
+        cached = self._extremities.get(room_nid)
+        if cached is not None:
+            return list(cached)
+        changes = self._extremity_changes.get(room_nid, 0)
         rows = await self._db.fetchall(
             "SELECT i.event_id FROM forward_extremities f JOIN event_ids i ON i.event_nid = f.event_nid"
             " WHERE f.room_nid = ? ORDER BY f.event_nid",
             room_nid,
         )
+        if self._extremity_changes.get(room_nid, 0) == changes:
+            self._extremities.set(room_nid, tuple(row[0] for row in rows))
         return [row[0] for row in rows]
+
+    def _note_extremity(self, room_nid: int, event_id: str, new_id: bool, prev_ids: Sequence[str]) -> None:
+        """After the commit of a timeline event that extends the room's graph."""
+        self._extremity_changes[room_nid] = self._extremity_changes.get(room_nid, 0) + 1
+        cached = self._extremities.get(room_nid)
+        if cached is None:
+            return
+        if not new_id:
+            # It may have children already (then it is no extremity): ask the database.
+            self._extremities.pop(room_nid)
+            return
+        # A new event has the highest nid so far: it goes last, as the query orders them.
+        prevs = set(prev_ids)
+        self._extremities.set(room_nid, (*(e for e in cached if e not in prevs), event_id))
 
     async def get_backward_extremities(self, room_id: str, max_depth: int) -> list[tuple[str, int]]:
         """The room's backward extremities cited by timeline events at most `max_depth`

@@ -7,8 +7,11 @@
 // tests/interop/js/node_modules, passed as the first argument. Alice on Veche creates an
 // encrypted room and invites Bob on Synapse; once each sees the other's device (remote
 // /keys/query, retried because Synapse may answer with a failure while it resyncs), both
-// send and each decrypts the other's message. Progress goes to stderr; the last stdout
-// line is "OK" on success, and any failure exits non-zero with the reason.
+// send and each decrypts the other's message. Then each logs in a second device: a client
+// already tracking the other user learns of it only through device-list updates over
+// federation (m.device_list_update, then device_lists.changed in /sync), so each side's
+// next message must reach the other's new device. Progress goes to stderr; the last
+// stdout line is "OK" on success, and any failure exits non-zero with the reason.
 
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -57,6 +60,13 @@ async function register(baseUrl, username) {
     return { ...answer.json, baseUrl };
 }
 
+async function login(baseUrl, user) {
+    const body = { type: "m.login.password", identifier: { type: "m.id.user", user }, password: PASSWORD };
+    const answer = await post(baseUrl, "/login", body);
+    if (answer.status !== 200) throw new Error(`login ${user} at ${baseUrl}: ${JSON.stringify(answer)}`);
+    return { ...answer.json, baseUrl };
+}
+
 async function startClient(session, name) {
     const client = sdk.createClient({
         baseUrl: session.baseUrl,
@@ -98,6 +108,16 @@ async function waitToSeeDevice(client, name, userId, deviceId) {
     step(`${name} sees ${userId}'s device`);
 }
 
+// A user the client already tracks is queried again only when /sync names them in
+// device_lists.changed, so this sees a new device only if the update crossed servers.
+async function waitToSeeNewDevice(client, name, userId, deviceId) {
+    await waitFor(`${name} to learn of ${userId}'s new device ${deviceId}`, async () => {
+        const devices = await client.getCrypto().getUserDeviceInfo([userId], false);
+        return devices.get(userId)?.has(deviceId);
+    });
+    step(`${name} learned of ${userId}'s new device ${deviceId}`);
+}
+
 async function sendText(client, roomId, body) {
     const { event_id: eventId } = await client.sendMessage(roomId, { msgtype: "m.text", body });
     const event = client.getRoom(roomId).findEventById(eventId);
@@ -132,7 +152,19 @@ async function main() {
     await sendText(bob, roomId, "hello from bob on Synapse");
     await waitToDecrypt(alice, "alice", roomId, "hello from bob on Synapse");
 
-    for (const client of [alice, bob]) client.stopClient();
+    const alicePhoneSession = await login(vecheUrl, aliceSession.user_id);
+    const alicePhone = await startClient(alicePhoneSession, "alice's phone on Veche");
+    const bobPhoneSession = await login(synapseUrl, bobSession.user_id);
+    const bobPhone = await startClient(bobPhoneSession, "bob's phone on Synapse");
+    await waitToSeeNewDevice(bob, "bob", aliceSession.user_id, alicePhoneSession.device_id);
+    await waitToSeeNewDevice(alice, "alice", bobSession.user_id, bobPhoneSession.device_id);
+
+    await sendText(bob, roomId, "bob again, for alice's phone");
+    await waitToDecrypt(alicePhone, "alice's phone", roomId, "bob again, for alice's phone");
+    await sendText(alice, roomId, "alice again, for bob's phone");
+    await waitToDecrypt(bobPhone, "bob's phone", roomId, "alice again, for bob's phone");
+
+    for (const client of [alice, bob, alicePhone, bobPhone]) client.stopClient();
     process.stdout.write("OK\n");
 }
 

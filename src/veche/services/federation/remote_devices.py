@@ -3,9 +3,9 @@
 While a room is shared, the user's server tells this one of every device change
 (server-server-api.md "Device Management"). An m.device_list_update whose prev_ids are
 all at or before the kept list's stream_id (and its own stream_id after it) is applied
-to the kept list alone; one that depends on an update this server never saw means
-updates were lost, so the list is dropped as stale and the next query asks
-GET /user/devices (user_devices.yaml) again. An m.signing_key_update replaces the kept
+to the kept list alone; any other means updates were lost or cannot be placed, so the
+list is dropped as stale and the next query asks GET /user/devices (user_devices.yaml)
+again. An m.signing_key_update replaces the kept
 cross-signing keys. A list is only trusted while a room is still shared, and is dropped
 as soon as the last one may not be, since changes made meanwhile would go unheard.
 """
@@ -81,10 +81,15 @@ class RemoteDeviceLists:
             return False
         async with self._updating.hold(user_id):
             kept = (await self._store.get([user_id])).get(user_id)
-            if kept is not None and stream_id <= kept["stream_id"]:
-                return False
             updated = None
-            if kept is not None and all(_is_int(p) and p <= kept["stream_id"] for p in prev_ids):
+            # An update numbered at or before the kept list is not laid over it: either it
+            # is already in there or the server numbers its answers and updates apart, and
+            # asking again is right in both cases.
+            if (
+                kept is not None
+                and stream_id > kept["stream_id"]
+                and all(_is_int(p) and p <= kept["stream_id"] for p in prev_ids)
+            ):
                 updated = _with_device_update(kept, user_id, content)
             if updated is None:
                 await self.forget(user_id)

@@ -36,7 +36,7 @@ from veche.services.federation import FederationServices
 from veche.services.federation.room_events import FederationEvents
 from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.backfill import BackfillServer
-from veche.services.federation.invites import FederatedInvites, OutOfBandMemberships
+from veche.services.federation.invites import FederatedInvites
 from veche.services.federation.membership_requests import MembershipRequests
 from veche.services.federation.remote_membership import FederatedMembership
 from veche.services.federation.remote_devices import RemoteDeviceLists
@@ -195,14 +195,6 @@ class HomeServer:
         self.space_summaries = SpaceSummaries(event_stores, self.federation.acl)
         self.aliases = AliasStore(db)
         self.directory = DirectoryStore(db)
-        self.room_creator = RoomCreator(
-            server_name=config.server_name,
-            default_room_version=config.default_room_version,
-            sender=self.sender,
-            aliases=self.aliases,
-            directory=self.directory,
-            member_profile=self.profiles.get_profile,
-        )
         self.room_aliases = RoomAliases(
             server_name=config.server_name,
             sender=self.sender,
@@ -220,6 +212,15 @@ class HomeServer:
             forgotten=ForgottenRoomStore(db),
             member_profile=self.profiles.get_profile,
             ratelimiter=self.ratelimiter,
+        )
+        self.room_creator = RoomCreator(
+            server_name=config.server_name,
+            default_room_version=config.default_room_version,
+            sender=self.sender,
+            aliases=self.aliases,
+            directory=self.directory,
+            update_membership=self.membership.update_membership,
+            member_profile=self.profiles.get_profile,
         )
         self.public_rooms = PublicRoomDirectory(
             server_name=config.server_name,
@@ -326,7 +327,7 @@ class HomeServer:
         )
         self.room_reader.use_backfill(self.federation_events.backfill.fill_history)
         self.federation_backfill = BackfillServer(stores=event_stores, reads=self.federation_events.reads)
-        out_of_band = OutOfBandMemberships(stores=event_stores, sender=self.sender)
+        out_of_band = self.federation_events.out_of_band
         self.federation_invites = FederatedInvites(
             server_name=config.server_name,
             signing_key=signing_key,

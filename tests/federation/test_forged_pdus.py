@@ -65,6 +65,7 @@ class Peer:
             edus=hs.federation_events.edus,
             store=ReceivedTransactionStore(hs.db),
             outbox=hs.federation_events.outbox,
+            withdrawals=hs.federation_events.withdrawals,
         )
         self._txn_ids = itertools.count()
         # Distinct timestamps keep the v1/v2 event IDs build_pdu makes distinct.

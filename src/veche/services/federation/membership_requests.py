@@ -120,7 +120,7 @@ class MembershipRequests:
             raise forbidden(e.reason) from None
         if received.rejected_reason is not None:
             raise forbidden(f"The event is not allowed: {received.rejected_reason}")
-        await self._sender.send_event(received)
+        await self._sender.send_event(received, received_from=origin)
         return received
 
     async def join_answer(self, join: Event) -> dict[str, Any]:
@@ -203,6 +203,9 @@ class MembershipRequests:
         }
         # Refuse now what the auth rules would refuse (bans, join rules), with their reason.
         probe = Event({**template, "hashes": {}, "signatures": {}}, room_version, "$template")
+        if "join_authorised_via_users_server" in content:
+            # The rules ask for the vouching server's signature: ours, added on send_join.
+            probe = Event(countersign(probe, self._server_name, self._signing_key), room_version, probe.event_id)
         try:
             check_auth_rules(probe, auth_state)
         except AuthError as e:
@@ -232,7 +235,7 @@ class MembershipRequests:
         known = [r for r in allowed if await self._stores.events.get_forward_extremities(r)]
         if not known:
             raise MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "This server knows none of the allowed rooms")
-        if not any(user_id in await self._stores.rooms.get_joined_members(r) for r in known):
+        if not set(known).intersection(await self._stores.rooms.get_rooms_for_user(user_id, "join")):
             raise forbidden("You are not a member of a room this room's join rules allow")
         power_levels = state.get(POWER_LEVELS_KEY)
         invite_level = get_named_level("invite", power_levels)

@@ -9,6 +9,8 @@ fan-out of local events and EDUs, and what peers may read. The HomeServer holds 
     .outbox        FederationOutbox: send_pdu, send_edu, send_edus
     .edus          EduReceiver (its `handlers` map takes more EDU types)
     .backfill      RemoteBackfill: fill_history, older history from other servers for /messages
+    .out_of_band   OutOfBandMemberships: local users' invites, knocks and leaves in rooms not held here
+    .withdrawals   WithdrawnMemberships: such an invite or knock ended by a server in the room
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from veche.services.federation import FederationServices
 from veche.services.federation.device_list_edus import DeviceListRelay
 from veche.services.federation.edus import EduReceiver, EduRelay
 from veche.services.federation.event_checks import EventVerifier
+from veche.services.federation.invites import OutOfBandMemberships
 from veche.services.federation.missing_events import RemoteEvents
 from veche.services.federation.outbox import FederationOutbox
 from veche.services.federation.peer_reads import PeerReads
@@ -26,6 +29,7 @@ from veche.services.federation.remote_backfill import RemoteBackfill
 from veche.services.federation.remote_devices import RemoteDeviceLists
 from veche.services.federation.sender import FederationSender
 from veche.services.federation.transactions import TransactionHandler
+from veche.services.federation.withdrawals import WithdrawnMemberships
 from veche.services.rooms.sending import EventSender
 from veche.services.user_data import UserDataServices
 from veche.storage.database import Database
@@ -74,8 +78,20 @@ class FederationEvents:
             device_lists=e2ee.device_lists,
             remote_devices=remote_devices,
         )
+        self.out_of_band = OutOfBandMemberships(stores=stores, sender=sender)
+        self.withdrawals = WithdrawnMemberships(
+            server_name=server_name,
+            stores=stores,
+            verifier=EventVerifier(federation.keyring),
+            acl=federation.acl,
+            out_of_band=self.out_of_band,
+        )
         self.transactions = TransactionHandler(
-            receiver=self.receiver, edus=self.edus, store=ReceivedTransactionStore(db), outbox=self.outbox
+            receiver=self.receiver,
+            edus=self.edus,
+            store=ReceivedTransactionStore(db),
+            outbox=self.outbox,
+            withdrawals=self.withdrawals,
         )
         self.reads = PeerReads(stores=stores, acl=federation.acl)
         relay = EduRelay(self.sender)

@@ -6,6 +6,7 @@ events whose sender is local: events received over federation run the same hooks
 sending them back would be an echo (their origin already delivers them to the room).
 
     await sender.send_event(event)                       # a local event to its room's servers
+    await sender.send_event(event, received_from=origin) # a handshake's event, not echoed back
     await sender.send_edu_to_room(room_id, edu_type, content)
     await sender.send_edu_to_servers(servers, edu_type, content)
     await sender.servers_in_room(room_id) / servers_sharing_rooms_with(user_id)
@@ -35,13 +36,17 @@ class FederationSender:
         if server_of(event.sender) == self._server_name:
             await self.send_event(event)
 
-    async def send_event(self, event: Event) -> None:
+    async def send_event(self, event: Event, received_from: str | None = None) -> None:
+        """Queue the event for the room's other servers; one it came from (a resident
+        handshake's send_join/leave/knock) already has it."""
         destinations = await self.servers_in_room(event.room_id)
         if event.type == "m.room.member" and event.state_key is not None:
             # A kicked, banned or leaving user's server is no longer in the room but must
             # hear of it; an invited user's server learns of the room this way too.
             destinations.add(server_of(event.state_key))
         destinations.discard(self._server_name)
+        if received_from is not None:
+            destinations.discard(received_from)
         await self.outbox.send_pdu(destinations, event.event_id)
 
     async def servers_in_room(self, room_id: str) -> set[str]:

@@ -3,7 +3,9 @@ transactions.yaml).
 
 A transaction is processed once per (origin, txnId): a retry gets the stored answer. Its
 PDUs are handled independently (a bad one gets an error in the answer and does not stop
-the others), rooms in parallel and each room's PDUs in depth order; then its EDUs.
+the others), rooms in parallel and each room's PDUs in depth order; then its EDUs. A PDU
+withdrawing a local user's invite or knock in a room not held here is kept out of band
+(withdrawals.py) rather than dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from veche.protocol.federation_checks import MAX_EDUS_PER_TRANSACTION, MAX_PDUS_
 from veche.services.federation.edus import EduReceiver
 from veche.services.federation.outbox import FederationOutbox
 from veche.services.federation.receiver import PduError, PduReceiver
+from veche.services.federation.withdrawals import WithdrawnMemberships
 from veche.services.keyed_lock import KeyedLock
 from veche.storage.federation_txns import ReceivedTransactionStore
 
@@ -41,9 +44,11 @@ class TransactionHandler:
         edus: EduReceiver,
         store: ReceivedTransactionStore,
         outbox: FederationOutbox,
+        withdrawals: WithdrawnMemberships,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self._receiver = receiver
+        self._withdrawals = withdrawals
         self._edus = edus
         self._store = store
         self._outbox = outbox
@@ -81,6 +86,9 @@ class TransactionHandler:
         async def receive_room(events: list[Event]) -> None:
             for event in sorted(events, key=lambda e: e.depth):
                 try:
+                    if await self._withdrawals.receive(origin, event):
+                        results[event.event_id] = {}
+                        continue
                     event = await self._receiver.receive_event(origin, event)
                 except PduError as e:
                     logger.info("Dropping %s from %s: %s", event.event_id, origin, e.reason)

@@ -18,6 +18,9 @@ from veche.services.rooms.sending import EventDraft, EventSender
 from veche.storage.room_directory import AliasStore, DirectoryStore
 
 ProfileLookup = Callable[[str], Awaitable[dict[str, Any]]]
+# RoomMembership.update_membership(sender, room_id, target, content): an invite of another
+# server's user is a handshake with that server, not a plain event.
+MembershipUpdate = Callable[[str, str, str, dict[str, Any]], Awaitable[object]]
 
 
 class RoomCreator:
@@ -29,6 +32,7 @@ class RoomCreator:
         sender: EventSender,
         aliases: AliasStore,
         directory: DirectoryStore,
+        update_membership: MembershipUpdate,
         member_profile: ProfileLookup | None = None,
     ) -> None:
         self._server_name = server_name
@@ -36,6 +40,7 @@ class RoomCreator:
         self._sender = sender
         self._aliases = aliases
         self._directory = directory
+        self._update_membership = update_membership
         self._member_profile = member_profile
 
     async def create_room(self, creator: str, body: dict[str, Any]) -> str:
@@ -72,7 +77,10 @@ class RoomCreator:
             raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
         for spec in plan:
             try:
-                await self._sender.send(room_id, creator, EventDraft(spec.type, spec.content, spec.state_key))
+                if spec.type == "m.room.member" and spec.state_key != creator:
+                    await self._update_membership(creator, room_id, spec.state_key or "", spec.content)
+                else:
+                    await self._sender.send(room_id, creator, EventDraft(spec.type, spec.content, spec.state_key))
             except MatrixError as e:
                 if e.errcode == "M_FORBIDDEN" and not (spec.type == "m.room.member" and spec.state_key != creator):
                     raise MatrixError(400, "M_INVALID_ROOM_STATE", f"{spec.type}: {e.message}") from None

@@ -45,7 +45,7 @@ async def test_device_changes_are_numbered_in_sequence(http, make_user, homeserv
         "password": alice.password, "device_id": "PHONE", "initial_device_display_name": "Phone",
     })
     assert login["device_id"] == "PHONE"
-    await homeserver.devices.delete(alice.user_id, ["PHONE"])
+    await homeserver.devices.delete(alice.user_id, ["PHONE", "NO-SUCH-DEVICE"])
 
     updates = await queued("m.device_list_update")
     assert [(u["device_id"], u["deleted"]) for u in updates] == [

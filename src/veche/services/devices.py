@@ -74,8 +74,12 @@ class DeviceService:
 
     async def delete(self, user_id: str, device_ids: list[str]) -> None:
         """Deletes the devices (unknown IDs are ignored) and every token issued to them."""
-        await self._accounts.delete_devices(user_id, device_ids)
-        await _run_hooks(self.on_devices_deleted, user_id, device_ids)
+        # Followers hear only of devices that existed: each deletion is announced to
+        # other servers, and made-up IDs must not turn into announcements.
+        existing = {device.device_id for device in await self._accounts.list_devices(user_id)}
+        deleted = [device_id for device_id in dict.fromkeys(device_ids) if device_id in existing]
+        await self._accounts.delete_devices(user_id, deleted)
+        await _run_hooks(self.on_devices_deleted, user_id, deleted)
 
     async def delete_all(self, user_id: str, *, except_device_id: str | None = None) -> None:
         deleted = await self._accounts.delete_all_devices(user_id, except_device_id=except_device_id)

@@ -30,6 +30,7 @@ from veche.config import (
 )
 from veche.homeserver import HomeServer, StartupError, open_configured_database
 from veche.log import setup_logging
+from veche.memory import IdleTrimmer, tune_allocator
 from veche.protocol.identifiers import InvalidIdentifier, is_valid_localpart, parse_user_id
 from veche.services.passwords import PasswordHasher
 from veche.storage.accounts import AccountStore, UserIdTaken
@@ -127,6 +128,7 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"Wrote a new config file {path} for server name {server_name}", file=sys.stderr)
     config = load_config(path)
     setup_logging(config.log_level)
+    tune_allocator()
     _run(_serve_until_signalled(HomeServer.create(config)), fast_loop=True)
 
 
@@ -136,11 +138,15 @@ async def _serve_until_signalled(creating: Coroutine[Any, Any, HomeServer]) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # Process-wide, so the serving process owns it rather than each HomeServer.
+    trimmer = IdleTrimmer()
     try:
         await hs.start()
+        trimmer.start()
         await stop.wait()
         logger.info("Shutting down")
     finally:
+        await trimmer.stop()
         await hs.stop()
     logger.info("Stopped")
 

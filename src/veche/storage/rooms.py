@@ -23,6 +23,11 @@ class Membership:
     stream_ordering: int
 
 
+# Rooms whose joined members stay cached, and at most this many members across them.
+JOINED_CACHE_ROOMS = 2_000
+JOINED_CACHE_MEMBERS = 100_000
+
+
 class RoomStore:
     def __init__(
         self,
@@ -48,6 +53,12 @@ class RoomStore:
         self._room_member_changes: StreamChangeCache[str] = StreamChangeCache(
             _UNTRACKED if member_changes_from is None else member_changes_from
         )
+        # room ID → its joined members (every local event asks whom to send it to), kept
+        # the same way with a count of changes per room; bounded by members held in all.
+        self._joined: LruCache[str, tuple[str, ...]] = LruCache(
+            JOINED_CACHE_ROOMS, max_weight=JOINED_CACHE_MEMBERS, weigh=len
+        )
+        self._joined_changes: dict[str, int] = {}
 
     def _remember(self, room_id: str, room_nid: int, version: str | None) -> None:
         self._nids[room_id] = room_nid
@@ -125,6 +136,8 @@ class RoomStore:
         `stream_ordering` (called after the commit that changed them)."""
         self._membership_changes += 1
         self._room_member_changes.record(room_id, stream_ordering)
+        self._joined_changes[room_id] = self._joined_changes.get(room_id, 0) + 1
+        self._joined.pop(room_id)
         for user_id in user_ids:
             self._memberships.pop(user_id)
 
@@ -182,4 +195,11 @@ class RoomStore:
         return dict(rows)
 
     async def get_joined_members(self, room_id: str) -> list[str]:
-        return list(await self.get_members(room_id, ["join"]))
+        cached = self._joined.get(room_id)
+        if cached is not None:
+            return list(cached)
+        changes = self._joined_changes.get(room_id, 0)
+        joined = tuple(await self.get_members(room_id, ["join"]))
+        if self._joined_changes.get(room_id, 0) == changes:
+            self._joined.set(room_id, joined)
+        return list(joined)

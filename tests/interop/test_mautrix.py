@@ -1,0 +1,406 @@
+"""Veche driven by mautrix-python (PyPI `mautrix`), the library bridges and maubot bots are
+built on, used the way a bot uses it: password login, the `Client.start()` sync loop with
+event handlers (invites accepted from a handler), and the room, state, account data,
+receipt, media, profile, directory and filter calls a bot makes.
+
+mautrix mostly logs rather than raises when it cannot read what a server sent (a /sync
+event it cannot deserialize becomes a warning and a GenericEvent), so every test also
+fails on a warning or error logged under mautrix's loggers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+
+mautrix = pytest.importorskip("mautrix")
+
+from mautrix.api import Method, Path  # noqa: E402
+from mautrix.client import Client, SyncStream  # noqa: E402
+from mautrix.client.state_store import MemoryStateStore  # noqa: E402
+from mautrix.errors import MForbidden, MNotFound  # noqa: E402
+from mautrix.types import (  # noqa: E402
+    EventFilter,
+    EventType,
+    Filter,
+    Format,
+    InReplyTo,
+    LoginType,
+    Membership,
+    MessageType,
+    PaginationDirection,
+    PowerLevelStateEventContent,
+    ReceiptType,
+    RelatesTo,
+    RelationType,
+    RoomCreatePreset,
+    RoomDirectoryVisibility,
+    RoomEventFilter,
+    RoomFilter,
+    RoomTopicStateEventContent,
+    StateEvent,
+    TextMessageEventContent,
+)
+
+PASSWORD = "bot password"
+
+
+class LogTrap(logging.Handler):
+    """Keeps what mautrix logs at WARNING or above."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def mautrix_warnings() -> AsyncIterator[LogTrap]:
+    trap = LogTrap()
+    loggers = [logging.getLogger(name) for name in ("mau", "mautrix")]
+    for logger in loggers:
+        logger.addHandler(trap)
+    try:
+        yield trap
+    finally:
+        for logger in loggers:
+            logger.removeHandler(trap)
+    assert not trap.records, [f"{r.name}: {r.getMessage()}" for r in trap.records]
+
+
+@dataclass
+class Bot:
+    """A logged-in mautrix Client and every event its sync loop has handed to handlers."""
+
+    client: Client
+    events: list = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def record(self, event) -> None:
+        self.events.append(event)
+        self.arrived.set()
+
+    async def wait_for(self, what: str, predicate: Callable, timeout: float = 10.0):
+        """The first event handed to handlers that `predicate` accepts."""
+        async def seek():
+            seen = 0
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        try:
+            return await asyncio.wait_for(seek(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.client.mxid} never saw {what}") from None
+
+
+async def register(session: aiohttp.ClientSession, base_url: str, localpart: str) -> None:
+    # mautrix has no registration helper (bots get accounts made for them), so this goes
+    # through its raw request method, with the dummy stage of user-interactive auth.
+    api = Client(base_url=base_url, client_session=session).api
+    await api.request(
+        Method.POST,
+        Path.v3.register,
+        {
+            "username": localpart,
+            "password": PASSWORD,
+            "auth": {"type": "m.login.dummy"},
+            "inhibit_login": True,
+        },
+    )
+
+
+async def log_in(session: aiohttp.ClientSession, base_url: str, user_id: str) -> Bot:
+    client = Client(
+        mxid=user_id, base_url=base_url, client_session=session, state_store=MemoryStateStore()
+    )
+    flows = await client.get_login_flows()
+    assert flows.supports_type(LoginType.PASSWORD)
+    login = await client.login(password=PASSWORD, device_name="mautrix bot")
+    assert login.user_id == user_id and login.device_id and login.access_token
+    assert client.api.token == login.access_token
+    whoami = await client.whoami()
+    assert whoami.user_id == user_id and whoami.device_id == login.device_id
+    bot = Bot(client)
+    client.add_event_handler(EventType.ALL, bot.record)
+    return bot
+
+
+def accept_invites(bot: Bot) -> None:
+    """A bot's usual invite handler: join every room it is invited to."""
+
+    async def on_member(event: StateEvent) -> None:
+        if (
+            event.source & SyncStream.INVITED_ROOM
+            and event.state_key == bot.client.mxid
+            and event.content.membership == Membership.INVITE
+        ):
+            await bot.client.join_room_by_id(event.room_id)
+
+    bot.client.add_event_handler(EventType.ROOM_MEMBER, on_member)
+
+
+SYNC_FILTER = Filter(
+    room=RoomFilter(
+        timeline=RoomEventFilter(limit=50, lazy_load_members=True),
+        state=RoomEventFilter(lazy_load_members=True),
+        include_leave=True,
+    ),
+    presence=EventFilter(not_types=[EventType.PRESENCE]),
+)
+
+
+@pytest.fixture
+async def bots(base_url: str, mautrix_warnings: LogTrap) -> AsyncIterator[tuple[Bot, Bot]]:
+    async with aiohttp.ClientSession() as session:
+        made = []
+        for name in ("alice", "bob"):
+            await register(session, base_url, name)
+            made.append(await log_in(session, base_url, f"@{name}:veche.test"))
+        try:
+            yield made[0], made[1]
+        finally:
+            for bot in made:
+                bot.client.stop()
+
+
+def in_room(room_id: str, event_type: EventType) -> Callable:
+    return lambda e: getattr(e, "room_id", None) == room_id and e.type == event_type
+
+
+async def test_bot_conversation(bots):
+    alice, bob = bots
+    accept_invites(bob)
+    alice.client.start(SYNC_FILTER)
+    bob.client.start(SYNC_FILTER)
+
+    room_id = await alice.client.create_room(
+        alias_localpart="bots",
+        preset=RoomCreatePreset.PRIVATE,
+        name="Bot room",
+        topic="Beep",
+        initial_state=[
+            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+            {"type": "org.example.bot.config", "state_key": "", "content": {"prefix": "!"}},
+        ],
+        # In room version 12 (Veche's default) the creator has unbounded power and may not
+        # be listed in `users`, so the override leaves alice out.
+        power_level_override={"events_default": 0, "events": {"org.example.bot.config": 100}},
+    )
+    resolved = await bob.client.resolve_room_alias("#bots:veche.test")
+    assert resolved.room_id == room_id and "veche.test" in resolved.servers
+
+    await alice.client.invite_user(room_id, bob.client.mxid)
+    await alice.wait_for("bob's join", lambda e: in_room(room_id, EventType.ROOM_MEMBER)(e)
+                         and e.state_key == bob.client.mxid
+                         and e.content.membership == Membership.JOIN)
+    assert room_id in await bob.client.get_joined_rooms()
+    # The bot learnt the room's name and its initial state from its own sync.
+    await bob.wait_for("the room name", lambda e: in_room(room_id, EventType.ROOM_NAME)(e)
+                       and e.content.name == "Bot room")
+
+    hello = await alice.client.send_text(room_id, "hello", html="<b>hello</b>")
+    notice = await alice.client.send_notice(room_id, "I am a bot")
+    got = await bob.wait_for("hello", lambda e: getattr(e, "event_id", None) == hello)
+    assert got.type == EventType.ROOM_MESSAGE and got.sender == alice.client.mxid
+    assert got.content.msgtype == MessageType.TEXT and got.content.body == "hello"
+    assert got.content.format == Format.HTML and got.content.formatted_body == "<b>hello</b>"
+    assert got.source & SyncStream.TIMELINE
+    got = await bob.wait_for("the notice", lambda e: getattr(e, "event_id", None) == notice)
+    assert got.content.msgtype == MessageType.NOTICE
+
+    reply_content = TextMessageEventContent(msgtype=MessageType.TEXT, body="hi alice")
+    reply_content.relates_to = RelatesTo(in_reply_to=InReplyTo(event_id=hello))
+    reply = await bob.client.send_message(room_id, reply_content)
+    got = await alice.wait_for("bob's reply", lambda e: getattr(e, "event_id", None) == reply)
+    assert got.content.get_reply_to() == hello
+
+    reaction = await bob.client.react(room_id, hello, "👍")
+    got = await alice.wait_for("the reaction", lambda e: getattr(e, "event_id", None) == reaction)
+    assert got.type == EventType.REACTION
+    assert got.content.relates_to.rel_type == RelationType.ANNOTATION
+    assert got.content.relates_to.event_id == hello and got.content.relates_to.key == "👍"
+
+    edit_content = TextMessageEventContent(msgtype=MessageType.TEXT, body="hello, bob")
+    edit_content.set_edit(hello)
+    edit = await alice.client.send_message(room_id, edit_content)
+    got = await bob.wait_for("the edit", lambda e: getattr(e, "event_id", None) == edit)
+    assert got.content.get_edit() == hello
+    assert got.content.body == "hello, bob"  # mautrix folds m.new_content into the content
+
+    oops = await bob.client.send_text(room_id, "oops")
+    redaction = await bob.client.redact(room_id, oops, reason="typo")
+    got = await alice.wait_for("the redaction", lambda e: getattr(e, "event_id", None) == redaction)
+    assert got.type == EventType.ROOM_REDACTION and got.redacts == oops
+    assert got.content.reason == "typo"
+    # mautrix's event types keep neither a redacted event's empty content nor
+    # unsigned.redacted_because, so this reads the event through its raw request.
+    raw = await alice.client.api.request(Method.GET, Path.v3.rooms[room_id].event[oops])
+    assert raw["content"] == {} and raw["unsigned"]["redacted_because"]["event_id"] == redaction
+
+    fetched = await bob.client.get_event(room_id, hello)
+    assert fetched.content.body == "hello" and fetched.sender == alice.client.mxid
+    messages = await bob.client.get_messages(room_id, PaginationDirection.BACKWARD, limit=20)
+    assert hello in [e.event_id for e in messages.events]
+    context = await bob.client.get_event_context(room_id, hello, limit=4)
+    assert context.event.event_id == hello
+
+    await bob.client.set_typing(room_id, timeout=10_000)
+    await alice.wait_for("bob typing", lambda e: in_room(room_id, EventType.TYPING)(e)
+                         and bob.client.mxid in e.content.user_ids)
+    await bob.client.set_typing(room_id, timeout=0)
+    await alice.wait_for("bob stopped typing", lambda e: in_room(room_id, EventType.TYPING)(e)
+                         and bob.client.mxid not in e.content.user_ids)
+
+    await bob.client.send_receipt(room_id, notice)
+    got = await alice.wait_for("bob's receipt", lambda e: in_room(room_id, EventType.RECEIPT)(e)
+                               and notice in e.content)
+    assert bob.client.mxid in got.content[notice][ReceiptType.READ]
+    await bob.client.set_fully_read_marker(room_id, fully_read=reply, read_receipt=reply)
+    # mautrix's sync loop hands on only global account data, not a joined room's, so the
+    # bot reads its marker back directly.
+    assert await bob.client.get_account_data("m.fully_read", room_id) == {"event_id": reply}
+    await alice.wait_for("bob's read receipt from read_markers",
+                         lambda e: in_room(room_id, EventType.RECEIPT)(e) and reply in e.content)
+
+    alice.client.stop()
+    bob.client.stop()
+
+
+async def test_bot_room_state(bots):
+    alice, bob = bots
+    room_id = await alice.client.create_room(
+        preset=RoomCreatePreset.PUBLIC, name="State room", invitees=[bob.client.mxid]
+    )
+    await bob.client.join_room(room_id)
+
+    await alice.client.send_state_event(
+        room_id, EventType.ROOM_TOPIC, RoomTopicStateEventContent(topic="New topic")
+    )
+    await alice.client.send_state_event(room_id, EventType.ROOM_NAME, {"name": "Renamed"})
+    create = next(e for e in await alice.client.get_state(room_id) if e.type == EventType.ROOM_CREATE)
+    assert create.content.supports_creator_power  # room version 12: creators outrank everyone
+    levels = await alice.client.get_state_event(room_id, EventType.ROOM_POWER_LEVELS)
+    assert isinstance(levels, PowerLevelStateEventContent)
+    assert levels.get_user_level(alice.client.mxid, create) > 100
+    assert alice.client.mxid not in levels.users
+    assert levels.get_user_level(bob.client.mxid, create) == 0
+    assert not levels.ensure_user_level(alice.client.mxid, 100, create)
+    levels.set_user_level(bob.client.mxid, 50)
+    levels.events[EventType.ROOM_TOPIC] = 50
+    await alice.client.send_state_event(room_id, EventType.ROOM_POWER_LEVELS, levels)
+
+    topic = await bob.client.get_state_event(room_id, EventType.ROOM_TOPIC)
+    assert topic.topic == "New topic"
+    assert (await bob.client.get_state_event(room_id, EventType.ROOM_NAME)).name == "Renamed"
+    levels = await bob.client.get_state_event(room_id, EventType.ROOM_POWER_LEVELS)
+    assert levels.get_user_level(bob.client.mxid) == 50
+    assert levels.get_event_level(EventType.ROOM_TOPIC) == 50
+    await bob.client.send_state_event(room_id, EventType.ROOM_TOPIC, {"topic": "Bob's topic"})
+    with pytest.raises(MForbidden):
+        await bob.client.send_state_event(room_id, EventType.ROOM_POWER_LEVELS, levels)
+    with pytest.raises(MNotFound):
+        await bob.client.get_state_event(room_id, EventType.ROOM_AVATAR)
+
+    state = await bob.client.get_state(room_id)
+    by_key = {(e.type, e.state_key): e for e in state}
+    assert by_key[(EventType.ROOM_CREATE, "")].sender == alice.client.mxid
+    assert by_key[(EventType.ROOM_TOPIC, "")].content.topic == "Bob's topic"
+    assert by_key[(EventType.ROOM_MEMBER, bob.client.mxid)].content.membership == Membership.JOIN
+
+    joined = await bob.client.get_joined_members(room_id)
+    assert set(joined) == {alice.client.mxid, bob.client.mxid}
+    assert joined[alice.client.mxid].displayname == "alice"
+    members = await bob.client.get_members(room_id)
+    assert {e.state_key for e in members} == {alice.client.mxid, bob.client.mxid}
+    assert all(e.content.membership == Membership.JOIN for e in members)
+
+    # The state store mautrix keeps from these calls answers a bot's usual questions.
+    store = bob.client.state_store
+    assert await store.is_joined(room_id, alice.client.mxid)
+    assert await store.has_power_level(room_id, alice.client.mxid, EventType.ROOM_POWER_LEVELS)
+    assert not await store.has_power_level(room_id, bob.client.mxid, EventType.ROOM_POWER_LEVELS)
+    assert await store.has_power_level(room_id, bob.client.mxid, EventType.ROOM_TOPIC)
+
+    await bob.client.leave_room(room_id)
+    members = await alice.client.get_members(room_id, not_membership=Membership.JOIN)
+    assert [(e.state_key, e.content.membership) for e in members] == [
+        (bob.client.mxid, Membership.LEAVE)
+    ]
+    await bob.client.forget_room(room_id)
+    assert room_id not in await bob.client.get_joined_rooms()
+
+
+async def test_bot_account_media_profile_directory(bots):
+    alice, bob = bots
+    client = alice.client
+
+    await client.set_account_data("org.example.bot.settings", {"admins": [bob.client.mxid]})
+    assert await client.get_account_data("org.example.bot.settings") == {
+        "admins": [bob.client.mxid]
+    }
+    room_id = await client.create_room(name="Settings room")
+    await client.set_account_data("org.example.bot.room", {"muted": True}, room_id=room_id)
+    assert await client.get_account_data("org.example.bot.room", room_id=room_id) == {
+        "muted": True
+    }
+    with pytest.raises(MNotFound):
+        await client.get_account_data("org.example.absent")
+    await client.set_room_tag(room_id, "m.favourite")
+    assert "m.favourite" in (await client.get_room_tags(room_id)).tags
+
+    filter_id = await client.create_filter(SYNC_FILTER)
+    stored = await client.get_filter(filter_id)
+    assert stored.room.timeline.limit == 50 and stored.room.include_leave is True
+    assert stored.presence.not_types == [EventType.PRESENCE]
+
+    await client.set_displayname("Alice Bot")
+    await client.set_avatar_url("mxc://veche.test/avatar")
+    assert await bob.client.get_displayname(client.mxid) == "Alice Bot"
+    assert await bob.client.get_avatar_url(client.mxid) == "mxc://veche.test/avatar"
+    profile = await bob.client.get_profile(client.mxid)
+    assert profile.displayname == "Alice Bot" and profile.avatar_url == "mxc://veche.test/avatar"
+    # The profile change reached the member event in rooms alice is in.
+    member = await client.get_state_event(room_id, EventType.ROOM_MEMBER, client.mxid)
+    assert member.displayname == "Alice Bot"
+
+    payload = b"\x89PNG not really, just bytes " * 50
+    mxc = await client.upload_media(payload, mime_type="application/octet-stream",
+                                    filename="blob.bin")
+    assert mxc.startswith("mxc://veche.test/")
+    assert (await client.versions()).supports("v1.11")  # so download_media authenticates
+    assert await bob.client.download_media(mxc) == payload
+    config = await client.get_media_repo_config()
+    assert config.upload_size and config.upload_size >= len(payload)
+
+    public_id = await client.create_room(
+        alias_localpart="lobby", preset=RoomCreatePreset.PUBLIC, name="Lobby",
+        topic="Come in", visibility=RoomDirectoryVisibility.PUBLIC,
+    )
+    assert await client.get_room_directory_visibility(public_id) == RoomDirectoryVisibility.PUBLIC
+    listing = await bob.client.get_room_directory(limit=10)
+    lobby = next(room for room in listing.chunk if room.room_id == public_id)
+    assert lobby.name == "Lobby" and lobby.topic == "Come in"
+    assert lobby.canonical_alias == "#lobby:veche.test" and lobby.num_joined_members == 1
+    assert lobby.world_readable is False and lobby.guest_can_join is False
+    found = await bob.client.get_room_directory(search_query="lobby")
+    assert [room.room_id for room in found.chunk] == [public_id]
+    await client.set_room_directory_visibility(public_id, RoomDirectoryVisibility.PRIVATE)
+    listing = await bob.client.get_room_directory()
+    assert public_id not in [room.room_id for room in listing.chunk]
+
+    joined = await bob.client.join_room("#lobby:veche.test")
+    assert joined == public_id
+    await client.remove_room_alias("lobby")
+    with pytest.raises(MNotFound):
+        await bob.client.resolve_room_alias("#lobby:veche.test")

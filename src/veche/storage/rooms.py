@@ -23,9 +23,8 @@ class Membership:
     stream_ordering: int
 
 
-# Rooms whose joined members stay cached, and at most this many members across them.
-JOINED_CACHE_ROOMS = 2_000
-JOINED_CACHE_MEMBERS = 100_000
+# Rooms whose joined members stay cached.
+JOINED_CACHE_ROOMS = 1_000
 
 
 class RoomStore:
@@ -54,10 +53,8 @@ class RoomStore:
             _UNTRACKED if member_changes_from is None else member_changes_from
         )
         # room ID → its joined members (every local event asks whom to send it to), kept
-        # the same way with a count of changes per room; bounded by members held in all.
-        self._joined: LruCache[str, tuple[str, ...]] = LruCache(
-            JOINED_CACHE_ROOMS, max_weight=JOINED_CACHE_MEMBERS, weigh=len
-        )
+        # the same way with a count of changes per room.
+        self._joined: LruCache[str, tuple[str, ...]] = LruCache(JOINED_CACHE_ROOMS)
         self._joined_changes: dict[str, int] = {}
 
     def _remember(self, room_id: str, room_nid: int, version: str | None) -> None:

@@ -23,6 +23,9 @@ class FakeRooms:
     async def get_joined_members(self, room_id: str) -> list[str]:
         return sorted(ROOMS.get(room_id, ()))
 
+    async def get_many_joined_members(self, room_ids: list[str]) -> dict[str, list[str]]:
+        return {room_id: await self.get_joined_members(room_id) for room_id in room_ids}
+
 
 class FakeMembers:
     async def joined(self, room_id: str) -> frozenset[str]:

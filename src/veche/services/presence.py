@@ -236,10 +236,8 @@ class PresenceService:
         return any(room in rooms_a for room in await self._rooms.get_rooms_for_user(user_b))
 
     async def _users_sharing_rooms(self, user_id: str) -> set[str]:
-        users: set[str] = set()
-        for room_id in await self._rooms.get_rooms_for_user(user_id):
-            users.update(await self._rooms.get_joined_members(room_id))
-        return users
+        members = await self._rooms.get_many_joined_members(await self._rooms.get_rooms_for_user(user_id))
+        return set().union(*members.values())
 
     async def _local_users_sharing_rooms(self, user_id: str) -> set[str]:
         users: set[str] = set()

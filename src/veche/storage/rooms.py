@@ -200,3 +200,31 @@ class RoomStore:
         if self._joined_changes.get(room_id, 0) == changes:
             self._joined.set(room_id, joined)
         return list(joined)
+
+    async def get_many_joined_members(self, room_ids: Iterable[str]) -> dict[str, list[str]]:
+        """`get_joined_members` for many rooms, the uncached ones read in one query."""
+        found: dict[str, list[str]] = {}
+        missing = []
+        for room_id in set(room_ids):
+            cached = self._joined.get(room_id)
+            if cached is None:
+                missing.append(room_id)
+            else:
+                found[room_id] = list(cached)
+        if not missing:
+            return found
+        changes = {room_id: self._joined_changes.get(room_id, 0) for room_id in missing}
+        rows = await self._db.fetchall(
+            "SELECT r.room_id, u.user_id FROM room_memberships m"
+            " JOIN rooms r ON r.room_nid = m.room_nid JOIN user_ids u ON u.user_nid = m.user_nid"
+            " WHERE r.room_id = ANY(?) AND m.membership = 'join'",
+            missing,
+        )
+        loaded: dict[str, list[str]] = {room_id: [] for room_id in missing}
+        for room_id, user_id in rows:
+            loaded[room_id].append(user_id)
+        for room_id, joined in loaded.items():
+            if self._joined_changes.get(room_id, 0) == changes[room_id]:
+                self._joined.set(room_id, tuple(joined))
+            found[room_id] = joined
+        return found

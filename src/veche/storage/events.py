@@ -96,6 +96,9 @@ _VISIBLE = "e.rejected_reason IS NULL AND NOT e.soft_failed AND e.stream_orderin
 # Newest visible events remembered per room, enough for a default /sync timeline and more.
 TAIL_SIZE = 50
 _BEFORE_EVERYTHING = -(2**63)
+_AFTER_EVERYTHING = 2**63 - 1
+# Rooms read by one statement of per-room subqueries (SQLite allows 500 compound terms).
+_ROOMS_PER_STATEMENT = 100
 
 
 @dataclass(slots=True)
@@ -740,6 +743,89 @@ class EventStore:
             return RecentEvents([], False, None)
         events = await self.get_events_in_order([row[0] for row in rows])
         return RecentEvents(events, limited, TopologicalToken.before(rows[0][1], rows[0][2]))
+
+    async def get_recent_events_for_rooms(
+        self, room_ids: Iterable[str], from_stream: int, to_stream: int, limit: int
+    ) -> dict[str, RecentEvents]:
+        """`get_recent_room_events` for many rooms (initial sync): the missing tails, the
+        rooms they cannot answer and the events are each read together."""
+        nids = await self._rooms.get_room_nids(room_ids)
+        result = dict.fromkeys(room_ids, RecentEvents([], False, None))
+        if limit <= 0:
+            return result
+        # room ID → (newest entries, oldest first; whether older ones were left out)
+        picked: dict[str, tuple[list[tuple[int, int, str]], bool]] = {}
+        unanswered = dict(nids)
+        if limit < TAIL_SIZE:
+            tails = await self._tails_of(nids.values())
+            for room_id, room_nid in nids.items():
+                tail = tails[room_nid]
+                known = tail.between(from_stream, to_stream)
+                if from_stream >= tail.complete_after or len(known) > limit:
+                    picked[room_id] = (known[-limit:], len(known) > limit)
+                    del unanswered[room_id]
+        if unanswered:
+            newest = await self._newest_per_room(unanswered.values(), from_stream, to_stream, limit + 1)
+            for room_id, room_nid in unanswered.items():
+                rows = newest.get(room_nid, [])
+                picked[room_id] = (rows[:limit][::-1], len(rows) > limit)
+        events = await self.get_events(event_id for entries, _ in picked.values() for _, _, event_id in entries)
+        for room_id, (entries, limited) in picked.items():
+            if entries:
+                stream, depth, _ = entries[0]
+                in_order = [events[event_id] for _, _, event_id in entries if event_id in events]
+                result[room_id] = RecentEvents(in_order, limited, TopologicalToken.before(depth, stream))
+        return result
+
+    async def _tails_of(self, room_nids: Iterable[int]) -> dict[int, _RoomTail]:
+        """The tails of many rooms, the uncached ones read in one query."""
+        found: dict[int, _RoomTail] = {}
+        missing = []
+        for room_nid in set(room_nids):
+            tail = self._tails.get(room_nid)
+            if tail is None:
+                missing.append(room_nid)
+            else:
+                found[room_nid] = tail
+        if not missing:
+            return found
+        changes = {room_nid: self._tail_changes.get(room_nid, 0) for room_nid in missing}
+        newest = await self._newest_per_room(missing, _BEFORE_EVERYTHING, _AFTER_EVERYTHING, TAIL_SIZE)
+        for room_nid in missing:
+            entries = newest.get(room_nid, [])[::-1]
+            complete_after = entries[0][0] - 1 if len(entries) == TAIL_SIZE else _BEFORE_EVERYTHING
+            tail = _RoomTail(complete_after, entries)
+            if self._tail_changes.get(room_nid, 0) == changes[room_nid]:
+                self._tails.set(room_nid, tail)
+            found[room_nid] = tail
+        return found
+
+    async def _newest_per_room(
+        self, room_nids: Iterable[int], from_stream: int, to_stream: int, limit: int
+    ) -> dict[int, list[tuple[int, int, str]]]:
+        """room_nid → up to `limit` newest visible (stream, depth, event ID) with
+        from_stream < stream <= to_stream, newest first.
+
+        One index range scan per room, glued into one statement (a window over all the
+        rooms' events would read whole rooms).
+        """
+        nids = list(room_nids)
+        found: dict[int, list[tuple[int, int, str]]] = {}
+        for start in range(0, len(nids), _ROOMS_PER_STATEMENT):
+            chunk = nids[start : start + _ROOMS_PER_STATEMENT]
+            sql = " UNION ALL ".join(
+                "SELECT * FROM (SELECT e.room_nid, e.stream_ordering, e.depth, i.event_id FROM events e"
+                " JOIN event_ids i ON i.event_nid = e.event_nid"
+                f" WHERE e.room_nid = ? AND e.stream_ordering > ? AND e.stream_ordering <= ? AND {_VISIBLE}"
+                f" ORDER BY e.stream_ordering DESC LIMIT ?) AS room{n}"
+                for n in range(len(chunk))
+            )
+            args = [arg for room_nid in chunk for arg in (room_nid, from_stream, to_stream, limit)]
+            for room_nid, stream, depth, event_id in await self._db.fetchall(sql, *args):
+                found.setdefault(room_nid, []).append((stream, depth, event_id))
+        for rows in found.values():
+            rows.sort(reverse=True)
+        return found
 
     async def get_rooms_with_events(self, room_ids: Iterable[str], from_stream: int, to_stream: int) -> set[str]:
         """Which of `room_ids` have visible events with from_stream < stream <= to_stream."""

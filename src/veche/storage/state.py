@@ -122,6 +122,48 @@ class StateStore:
             after.add(lambda: self._snapshots.set(snapshot_nid, loaded))
         return loaded
 
+    async def load_snapshots(self, snapshot_nids: Iterable[int]) -> dict[int, NidState]:
+        """The full contents of many snapshots (committed ones), their uncached chains read
+        in one query; do not modify the returned mappings."""
+        found: dict[int, NidState] = {}
+        loaded: dict[int, tuple[int, NidState]] = {}
+        missing = []
+        for nid in set(snapshot_nids):
+            cached = self._snapshots.get(nid)
+            if cached is None:
+                missing.append(nid)
+            else:
+                loaded[nid] = cached
+                found[nid] = cached[1]
+        if not missing:
+            return found
+        rows = await self._db.fetchall(
+            "WITH RECURSIVE chain (snapshot_nid, parent_nid) AS ("
+            " SELECT snapshot_nid, parent_nid FROM state_snapshots WHERE snapshot_nid = ANY(?)"
+            " UNION"
+            " SELECT s.snapshot_nid, s.parent_nid FROM state_snapshots s JOIN chain c ON s.snapshot_nid = c.parent_nid"
+            ") SELECT s.snapshot_nid, s.parent_nid, s.chain_length, s.entries"
+            " FROM chain c JOIN state_snapshots s ON s.snapshot_nid = c.snapshot_nid",
+            missing,
+        )
+        # A parent's chain is one shorter, so ascending chain length builds each snapshot
+        # on a parent already built.
+        for snapshot_nid, parent_nid, chain_length, entries in sorted(rows, key=lambda row: row[2]):
+            if snapshot_nid in loaded:
+                continue
+            state = dict(loaded[parent_nid][1]) if parent_nid is not None else {}
+            for key, event_nid in _unpack_pairs(bytes(entries)):
+                if event_nid == _REMOVED:
+                    state.pop(key, None)
+                else:
+                    state[key] = event_nid
+            loaded[snapshot_nid] = (chain_length, state)
+        for nid in missing:
+            if nid not in loaded:
+                raise KeyError(f"no state snapshot {nid}")
+            self._snapshots.set(nid, loaded[nid])
+            found[nid] = loaded[nid][1]
+        return found
     async def store_snapshot(
         self,
         txn: Transaction,
@@ -201,6 +243,33 @@ class StateStore:
         event_ids = await self._event_ids.resolve(self._db, picked.values())
         return {key: event_ids[nid] for key, nid in picked.items()}
 
+    async def pick_many_snapshot_ids(
+        self, wanted: Mapping[int, Iterable[StateKey]]
+    ) -> dict[int, dict[StateKey, str]]:
+        """`pick_snapshot_ids` for many snapshots at once: snapshot nid → its picked keys."""
+        keys_of = {nid: set(keys) for nid, keys in wanted.items()}
+        key_nids = await self._state_keys.lookup(self._db, set().union(*keys_of.values()))
+        states = await self.load_snapshots(keys_of)
+        picked = {
+            nid: {key: states[nid][key_nids[key]] for key in keys if key in key_nids and key_nids[key] in states[nid]}
+            for nid, keys in keys_of.items()
+        }
+        event_ids = await self._event_ids.resolve(self._db, (e for p in picked.values() for e in p.values()))
+        return {nid: {key: event_ids[e] for key, e in p.items()} for nid, p in picked.items()}
+
+    async def get_states_after(self, event_ids: Iterable[str]) -> dict[str, dict[StateKey, str]]:
+        """`get_state_ids_after` for many events; those without a known state are left out."""
+        snapshots = await self.get_snapshots_after(event_ids)
+        states = await self.many_to_state_ids(await self.load_snapshots(snapshots.values()))
+        return {event_id: states[nid] for event_id, nid in snapshots.items()}
+
+    async def many_to_state_ids(self, states: Mapping[int, NidState]) -> dict[int, dict[StateKey, str]]:
+        """`to_state_ids` for many states, each nid resolved once."""
+        keys = await self._state_keys.resolve(self._db, {k for state in states.values() for k in state})
+        event_ids = await self._event_ids.resolve(self._db, {e for state in states.values() for e in state.values()})
+        return {
+            name: {keys[k]: event_ids[e] for k, e in state.items()} for name, state in states.items()
+        }
     async def get_snapshot_state_ids(
         self, snapshot_nid: int, types: Iterable[str] | None = None
     ) -> dict[StateKey, str]:
@@ -320,9 +389,44 @@ class StateStore:
                 current.setdefault(event_type, {})[state_key] = event_id
             if self._current_generation.get(room_nid, 0) == generation:
                 self._current.set(room_nid, current)
-        wanted = current if types is None else set(types)
-        return {
-            (event_type, state_key): event_id
-            for event_type in wanted
-            for state_key, event_id in current.get(event_type, {}).items()
-        }
+        return _flatten(current, types)
+
+    async def get_many_current_state_ids(self, room_ids: Iterable[str]) -> dict[str, dict[StateKey, str]]:
+        """`get_current_state_ids` for many rooms, the uncached ones read in one query."""
+        nids = await self._rooms.get_room_nids(room_ids)
+        found: dict[str, dict[StateKey, str]] = {room_id: {} for room_id in room_ids}
+        missing: dict[int, str] = {}
+        for room_id, room_nid in nids.items():
+            current = self._current.get(room_nid)
+            if current is None:
+                missing[room_nid] = room_id
+            else:
+                found[room_id] = _flatten(current, None)
+        if not missing:
+            return found
+        generations = {nid: self._current_generation.get(nid, 0) for nid in missing}
+        rows = await self._db.fetchall(
+            "SELECT c.room_nid, k.event_type, k.state_key, i.event_id FROM current_state c"
+            " JOIN state_keys k ON k.state_key_nid = c.state_key_nid"
+            " JOIN event_ids i ON i.event_nid = c.event_nid"
+            " WHERE c.room_nid = ANY(?)",
+            list(missing),
+        )
+        loaded: dict[int, dict[str, dict[str, str]]] = {nid: {} for nid in missing}
+        for room_nid, event_type, state_key, event_id in rows:
+            loaded[room_nid].setdefault(event_type, {})[state_key] = event_id
+        for room_nid, current in loaded.items():
+            if self._current_generation.get(room_nid, 0) == generations[room_nid]:
+                self._current.set(room_nid, current)
+            found[missing[room_nid]] = _flatten(current, None)
+        return found
+
+
+def _flatten(current: Mapping[str, Mapping[str, str]], types: Iterable[str] | None) -> dict[StateKey, str]:
+    """A room's current state, grouped by event type, as (type, state_key) → event ID."""
+    wanted = current if types is None else set(types)
+    return {
+        (event_type, state_key): event_id
+        for event_type in wanted
+        for state_key, event_id in current.get(event_type, {}).items()
+    }

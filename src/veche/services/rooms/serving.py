@@ -189,7 +189,7 @@ class EventSerializer:
         if not events:
             return {}
         snapshots = await self._state.get_snapshots_after(e.event_id for e in events)
-        picked = {nid: await self._state.pick_snapshot_ids(nid, _POWER_KEYS) for nid in set(snapshots.values())}
+        picked = await self._state.pick_many_snapshot_ids(dict.fromkeys(snapshots.values(), _POWER_KEYS))
         state_events = await self._events.get_events(i for p in picked.values() for i in p.values())
         result: dict[str, tuple[Event | None, Event | None]] = {}
         for event_id, nid in snapshots.items():
@@ -217,14 +217,17 @@ class EventSerializer:
         if not state_events:
             return
         snapshots = await self._state.get_snapshots_after(e.prev_event_ids[0] for e in state_events)
+        wanted: dict[int, set[StateKey]] = defaultdict(set)
+        for event in state_events:
+            snapshot = snapshots.get(event.prev_event_ids[0])
+            if snapshot is not None:
+                wanted[snapshot].add(event.state_tuple)
+        picked = await self._state.pick_many_snapshot_ids(wanted)
         replaced_ids: dict[str, str] = {}
         for event in state_events:
             snapshot = snapshots.get(event.prev_event_ids[0])
-            if snapshot is None:
-                continue
-            picked = await self._state.pick_snapshot_ids(snapshot, (event.state_tuple,))
-            if event.state_tuple in picked:
-                replaced_ids[event.event_id] = picked[event.state_tuple]
+            if snapshot is not None and event.state_tuple in picked[snapshot]:
+                replaced_ids[event.event_id] = picked[snapshot][event.state_tuple]
         replaced = await self._events.get_events(replaced_ids.values())
         # What a redaction removed must not come back through prev_content.
         redacted = await self.applied_redactions(list(replaced.values()))

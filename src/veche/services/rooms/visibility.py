@@ -158,7 +158,7 @@ class HistoryVisibility:
         }
 
     async def _pick(self, snapshots: Iterable[int], keys: tuple[StateKey, ...]) -> dict[int, Picked]:
-        return {nid: await self._state.pick_snapshot_ids(nid, keys) for nid in set(snapshots)}
+        return await self._state.pick_many_snapshot_ids(dict.fromkeys(snapshots, keys))
 
 
 def _membership(picked: Picked, member_key: StateKey, values: dict[str, Event]) -> str | None:

@@ -124,14 +124,12 @@ class RoomSync:
         summaries: dict[str, MemberSummary] = {}
         if active and (initial or room_filter.state.lazy_load_members):
             summaries = await self._summaries.member_summaries([m.room_id for m in active])
+        rooms = await self._joined_rooms(request, active, since_pos, summaries, ignored)
         wants_summary = []
         for m in active:
-            newly_joined = initial or m.stream_ordering > since_pos
-            room, member_change = await self._joined_room(
-                request, m, since_pos, request.now.events, newly_joined, summaries.get(m.room_id), ignored
-            )
+            room, member_change = rooms[m.room_id]
             sections["join"][m.room_id] = room
-            if newly_joined or member_change:
+            if initial or m.stream_ordering > since_pos or member_change:
                 wants_summary.append(m.room_id)
         missing = [r for r in wants_summary if r not in summaries]
         if missing:
@@ -151,83 +149,126 @@ class RoomSync:
         with_events = await self._stores.events.get_rooms_with_events([m.room_id for m in joined], since_pos, now_pos)
         return [m for m in joined if m.room_id in with_events or m.stream_ordering > since_pos]
 
-    async def _joined_room(
+    async def _joined_rooms(
         self,
         request: SyncRequest,
-        membership: Membership,
+        memberships: list[Membership],
         since_pos: int,
-        now_pos: int,
-        full_state: bool,
-        summary: MemberSummary | None,
+        summaries: Mapping[str, MemberSummary],
         ignored: frozenset[str],
-    ) -> tuple[dict[str, Any], bool]:
-        """The room's section, and whether its membership changed in it."""
-        room_id = membership.room_id
-        timeline_filter = request.filter.room.timeline
-        from_pos = 0 if full_state and request.since is None else since_pos
-        recent = await self._stores.events.get_recent_room_events(room_id, from_pos, now_pos, request.timeline_limit)
-        events = await self._visible_to(request.user_id, recent.events)
-        # Ignored users' messages are dropped; their state events are still sent (ignore_users.md).
-        timeline = [
-            e for e in events if timeline_filter.matches(e.pdu) and (e.is_state or e.sender not in ignored)
-        ]
-        limited = recent.limited or (full_state and request.since is not None)
+    ) -> dict[str, tuple[dict[str, Any], bool]]:
+        """Each room's section, and whether its membership changed in it.
 
-        state_at_start = await self._state_before(room_id, recent.events)
-        event_at_since = None
-        if not full_state:
-            event_at_since = (await self._stores.events.get_latest_event_ids_at([room_id], since_pos)).get(room_id)
-        if full_state or event_at_since is None:
-            client_had: Mapping[StateKey, str] = {}
-        elif limited:
-            client_had = await self._stores.state.get_state_ids_after(event_at_since) or {}
-        else:
-            client_had = state_at_start
-        if request.use_state_after:
-            state_end = await self._stores.state.get_current_state_ids(room_id)
-            if not full_state and not limited and event_at_since is not None:
-                client_had = await self._stores.state.get_state_ids_after(event_at_since) or {}
-            state_key = "state_after"
-            wanted = _state_delta(state_end, client_had)
-        else:
-            state_key = "state"
-            wanted = _state_delta(state_at_start, client_had)
-        wanted = self._filter_state(request, wanted, timeline, summary)
-        state_events = await self._stores.events.get_events_in_order(list(wanted.values()))
-
-        prev_batch = recent.prev_batch or TopologicalToken(0, now_pos)
-        room: dict[str, Any] = {
-            "timeline": {
-                "events": await self._serialize(timeline, requester=request.requester, include_room_id=False, now_ms=request.now_ms),
-                "limited": limited,
-                "prev_batch": prev_batch.serialize(),
-            },
-            state_key: {
-                "events": await self._serialize(state_events, requester=request.requester, include_room_id=False, now_ms=request.now_ms)
-            },
-            "ephemeral": {"events": []},
-            "account_data": {"events": []},
+        Every read is made once for all the rooms (timelines, visibility, states, events,
+        serialisation), so an initial sync of many rooms costs a few queries, not a few
+        per room. A room the user joined after `since` (every room on an initial sync or
+        with `full_state`) gets its full state.
+        """
+        if not memberships:
+            return {}
+        now_pos = request.now.events
+        from_pos = 0 if request.since is None else since_pos
+        initial = request.since is None or request.full_state
+        room_ids = [m.room_id for m in memberships]
+        full = {m.room_id for m in memberships if initial or m.stream_ordering > since_pos}
+        recents = await self._stores.events.get_recent_events_for_rooms(
+            room_ids, from_pos, now_pos, request.timeline_limit
+        )
+        visible = {
+            e.event_id
+            for e in await self._visible_to(request.user_id, [e for r in recents.values() for e in r.events])
         }
-        return room, _has_member_change(timeline, state_events)
+        timeline_filter = request.filter.room.timeline
+        # Ignored users' messages are dropped; their state events are still sent (ignore_users.md).
+        timelines = {
+            room_id: [
+                e for e in recents[room_id].events
+                if e.event_id in visible and timeline_filter.matches(e.pdu) and (e.is_state or e.sender not in ignored)
+            ]
+            for room_id in room_ids
+        }
+        limited = {
+            room_id: recents[room_id].limited or (room_id in full and request.since is not None)
+            for room_id in room_ids
+        }
+        states_at_start = await self._states_before({room_id: recents[room_id].events for room_id in room_ids})
+        partial = [room_id for room_id in room_ids if room_id not in full]
+        at_since = await self._stores.events.get_latest_event_ids_at(partial, since_pos) if partial else {}
+        # The state the client had at `since`, where the answer depends on it.
+        had_at_since = await self._stores.state.get_states_after(
+            at_since[room_id] for room_id in partial
+            if room_id in at_since and (limited[room_id] or request.use_state_after)
+        )
+        states_end = (
+            await self._stores.state.get_many_current_state_ids(room_ids) if request.use_state_after else {}
+        )
+        wanted: dict[str, dict[StateKey, str]] = {}
+        for room_id in room_ids:
+            event_at_since = at_since.get(room_id)
+            if room_id in full or event_at_since is None:
+                client_had: Mapping[StateKey, str] = {}
+            elif limited[room_id] or request.use_state_after:
+                client_had = had_at_since.get(event_at_since, {})
+            else:
+                client_had = states_at_start[room_id]
+            state = states_end[room_id] if request.use_state_after else states_at_start[room_id]
+            wanted[room_id] = self._filter_state(
+                request, _state_delta(state, client_had), timelines[room_id], summaries.get(room_id)
+            )
+        state_events = await self._stores.events.get_events(i for w in wanted.values() for i in w.values())
+        states = {
+            room_id: [state_events[i] for i in wanted[room_id].values() if i in state_events] for room_id in room_ids
+        }
+        served = iter(await self._serialize(
+            [e for room_id in room_ids for e in (*timelines[room_id], *states[room_id])],
+            requester=request.requester,
+            include_room_id=False,
+            now_ms=request.now_ms,
+        ))
+        state_key = "state_after" if request.use_state_after else "state"
+        sections = {}
+        for room_id in room_ids:
+            prev_batch = recents[room_id].prev_batch or TopologicalToken(0, now_pos)
+            room: dict[str, Any] = {
+                "timeline": {
+                    "events": [next(served) for _ in timelines[room_id]],
+                    "limited": limited[room_id],
+                    "prev_batch": prev_batch.serialize(),
+                },
+                state_key: {"events": [next(served) for _ in states[room_id]]},
+                "ephemeral": {"events": []},
+                "account_data": {"events": []},
+            }
+            sections[room_id] = (room, _has_member_change(timelines[room_id], states[room_id]))
+        return sections
 
-    async def _state_before(self, room_id: str, timeline: list[Event]) -> dict[StateKey, str]:
-        """The room state just before the first timeline event (the current state if none)."""
-        if not timeline:
-            return await self._stores.state.get_current_state_ids(room_id)
-        first = timeline[0]
-        after_first = await self._stores.state.get_state_ids_after(first.event_id)
-        if after_first is None:
-            return await self._stores.state.get_current_state_ids(room_id)
-        if not first.is_state:
-            return after_first
+    async def _states_before(self, timelines: Mapping[str, list[Event]]) -> dict[str, dict[StateKey, str]]:
+        """For each room, the state just before the first event of its timeline (the
+        current state if none)."""
+        firsts = {room_id: events[0] for room_id, events in timelines.items() if events}
+        after_first = await self._stores.state.get_states_after(e.event_id for e in firsts.values())
         # A state event changed its own key: the state before it is the state after its
         # (first) prev event, or, for the create event, nothing.
-        prev_ids = first.prev_event_ids
-        if prev_ids:
-            before = await self._stores.state.get_state_ids_after(prev_ids[0])
-            if before is not None:
-                return before
-        return {key: event_id for key, event_id in after_first.items() if key != first.state_tuple}
+        prev_of = {
+            room_id: e.prev_event_ids[0]
+            for room_id, e in firsts.items()
+            if e.is_state and e.event_id in after_first and e.prev_event_ids
+        }
+        after_prev = await self._stores.state.get_states_after(prev_of.values()) if prev_of else {}
+        unknown = [r for r in timelines if r not in firsts or firsts[r].event_id not in after_first]
+        current = await self._stores.state.get_many_current_state_ids(unknown) if unknown else {}
+        states: dict[str, dict[StateKey, str]] = {}
+        for room_id in timelines:
+            first = firsts.get(room_id)
+            if first is None or room_id in current:
+                states[room_id] = current[room_id]
+            elif not first.is_state:
+                states[room_id] = after_first[first.event_id]
+            elif prev_of.get(room_id) in after_prev:
+                states[room_id] = after_prev[prev_of[room_id]]
+            else:
+                states[room_id] = {k: v for k, v in after_first[first.event_id].items() if k != first.state_tuple}
+        return states
 
     def _filter_state(
         self,
@@ -283,7 +324,7 @@ class RoomSync:
             membership.room_id, since_pos, until, request.timeline_limit
         )
         events = await self._visible_to(request.user_id, recent.events)
-        state_at_start = await self._state_before(membership.room_id, recent.events)
+        state_at_start = (await self._states_before({membership.room_id: recent.events}))[membership.room_id]
         state_events = await self._stores.events.get_events_in_order(
             list(self._filter_state(request, state_at_start, events, None).values())
         )

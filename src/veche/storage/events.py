@@ -160,6 +160,7 @@ class EventStore:
         self._extremities: LruCache[int, tuple[str, ...]] = LruCache(tail_cache_rooms)
         self._extremity_changes: dict[int, int] = {}
         self._target_listeners: list[Callable[[list[str]], None]] = []
+        self._new_local_listeners: list[Callable[[list[str]], None]] = []
 
     @property
     def current_stream_token(self) -> int:
@@ -270,6 +271,9 @@ class EventStore:
         if len(extras) != len(events):
             raise ValueError("one alongside entry per event")
         after = AfterCommit()
+        # First, so that the target listeners, should one of these events name another,
+        # run after it.
+        after.add(lambda: self._note_new_local([e.event_id for e in events]))
         with ExitStack() as positions:
             orderings = [positions.enter_context(self._stream.position()) for _ in events]
             persisted: list[PersistedEvent] = []
@@ -674,11 +678,21 @@ class EventStore:
         this event" drop them)."""
         self._target_listeners.append(listener)
 
+    def add_new_local_listener(self, listener: Callable[[list[str]], None]) -> None:
+        """Call `listener` after each commit of new local events (`persist_event_chain`)
+        with their IDs. Nothing can redact or relate to such an event yet: its ID was
+        unknown until it was built here, and it leaves the server only after this call."""
+        self._new_local_listeners.append(listener)
+
     @property
     def every_commit_is_visible(self) -> bool:
         """Every committed event is at or below `current_stream_token` (none waits above it
         for an earlier position), so stream readers up to it have seen all of them."""
         return self._stream.everything_finished_is_visible
+
+    def _note_new_local(self, event_ids: list[str]) -> None:
+        for listener in self._new_local_listeners:
+            listener(event_ids)
 
     def _note_targets(self, targets: list[str]) -> None:
         for listener in self._target_listeners:

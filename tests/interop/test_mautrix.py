@@ -10,30 +10,38 @@ fails on a warning or error logged under mautrix's loggers."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
+from PIL import Image
 
 mautrix = pytest.importorskip("mautrix")
 
-from mautrix.api import Method, Path  # noqa: E402
+from mautrix.api import MediaPath, Method, Path  # noqa: E402
 from mautrix.client import Client, SyncStream  # noqa: E402
 from mautrix.client.state_store import MemoryStateStore  # noqa: E402
-from mautrix.errors import MForbidden, MNotFound  # noqa: E402
+from mautrix.errors import MForbidden, MNotFound, MUnknownToken  # noqa: E402
 from mautrix.types import (  # noqa: E402
     EventFilter,
     EventType,
     Filter,
     Format,
     InReplyTo,
+    JoinRule,
     LoginType,
+    MatrixUserIdentifier,
     Membership,
     MessageType,
     PaginationDirection,
     PowerLevelStateEventContent,
+    PresenceState,
+    PushActionType,
+    PushRuleKind,
+    PushRuleScope,
     ReceiptType,
     RelatesTo,
     RelationType,
@@ -201,6 +209,14 @@ async def test_bot_conversation(bots):
     assert resolved.room_id == room_id and "veche.test" in resolved.servers
 
     await alice.client.invite_user(room_id, bob.client.mxid)
+    invite = await bob.wait_for("the invite", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.source & SyncStream.INVITED_ROOM
+    ))
+    assert invite.sender == alice.client.mxid and invite.state_key == bob.client.mxid
+    stripped = {e.type: e.content for e in invite.unsigned.invite_room_state}
+    assert stripped[EventType.ROOM_NAME].name == "Bot room"
+    assert stripped[EventType.ROOM_JOIN_RULES].join_rule == JoinRule.INVITE
+    assert stripped[EventType.ROOM_CANONICAL_ALIAS].canonical_alias == "#bots:veche.test"
     await alice.wait_for("bob's join", lambda e: in_room(room_id, EventType.ROOM_MEMBER)(e)
                          and e.state_key == bob.client.mxid
                          and e.content.membership == Membership.JOIN)
@@ -273,6 +289,18 @@ async def test_bot_conversation(bots):
     await alice.wait_for("bob's read receipt from read_markers",
                          lambda e: in_room(room_id, EventType.RECEIPT)(e) and reply in e.content)
 
+    await bob.client.leave_room(room_id, reason="bye")
+    left = await bob.wait_for("his own leave", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.state_key == bob.client.mxid
+        and e.content.membership == Membership.LEAVE
+    ))
+    assert left.source & SyncStream.LEFT_ROOM and left.content.reason == "bye"
+    await alice.wait_for("bob's leave", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.state_key == bob.client.mxid
+        and e.content.membership == Membership.LEAVE and e.source & SyncStream.JOINED_ROOM
+    ))
+    await bob.client.forget_room(room_id)
+    assert room_id not in await bob.client.get_joined_rooms()
     alice.client.stop()
     bob.client.stop()
 
@@ -404,3 +432,144 @@ async def test_bot_account_media_profile_directory(bots):
     await client.remove_room_alias("lobby")
     with pytest.raises(MNotFound):
         await bob.client.resolve_room_alias("#lobby:veche.test")
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_bot_moderation_presence_push_to_device(bots):
+    alice, bob = bots
+    accept_invites(bob)
+    bob.client.start(SYNC_FILTER)
+    room_id = await alice.client.create_room(preset=RoomCreatePreset.PUBLIC, name="Mod room")
+    await bob.client.join_room_by_id(room_id)
+
+    await alice.client.kick_user(room_id, bob.client.mxid, reason="spam")
+    member = await alice.client.get_state_event(room_id, EventType.ROOM_MEMBER, bob.client.mxid)
+    assert member.membership == Membership.LEAVE and member.reason == "spam"
+    kicked = await bob.wait_for("his kick in the leave section", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.state_key == bob.client.mxid
+        and e.content.membership == Membership.LEAVE and e.source & SyncStream.LEFT_ROOM
+    ))
+    assert kicked.sender == alice.client.mxid
+    await alice.client.ban_user(room_id, bob.client.mxid, reason="more spam")
+    with pytest.raises(MForbidden):
+        await bob.client.join_room_by_id(room_id)
+    await alice.client.unban_user(room_id, bob.client.mxid)
+    await bob.client.join_room_by_id(room_id)
+    assert bob.client.mxid in await alice.client.get_joined_members(room_id)
+
+    knock_id = await alice.client.create_room(
+        name="Knock room",
+        initial_state=[{"type": "m.room.join_rules", "state_key": "",
+                        "content": {"join_rule": "knock"}}],
+    )
+    assert await bob.client.knock_room(knock_id, reason="let me in") == knock_id
+    member = await alice.client.get_state_event(knock_id, EventType.ROOM_MEMBER, bob.client.mxid)
+    assert member.membership == Membership.KNOCK and member.reason == "let me in"
+    await alice.client.invite_user(knock_id, bob.client.mxid)  # bob's handler accepts it
+    await bob.wait_for("his join after the knock", lambda e: (
+        in_room(knock_id, EventType.ROOM_MEMBER)(e) and e.state_key == bob.client.mxid
+        and e.content.membership == Membership.JOIN
+    ))
+
+    await bob.client.set_presence(PresenceState.UNAVAILABLE, status="away")
+    presence = await alice.client.get_presence(bob.client.mxid)
+    assert presence.presence == PresenceState.UNAVAILABLE and presence.status_msg == "away"
+    found = await alice.client.search_users("bob")
+    assert bob.client.mxid in [user.user_id for user in found.results]
+
+    scope, kind = PushRuleScope.GLOBAL, PushRuleKind.CONTENT
+    await alice.client.set_push_rule(scope, kind, "beeps", [PushActionType.NOTIFY], pattern="beep")
+    rule = await alice.client.get_push_rule(scope, kind, "beeps")
+    assert rule.pattern == "beep" and rule.enabled and not rule.default
+    assert rule.actions == [PushActionType.NOTIFY]
+    await alice.client.remove_push_rule(scope, kind, "beeps")
+    with pytest.raises(MNotFound):
+        await alice.client.get_push_rule(scope, kind, "beeps")
+
+    ping = EventType("org.example.ping", EventType.Class.TO_DEVICE)
+    await alice.client.send_to_device(ping, {bob.client.mxid: {bob.client.device_id: {"n": 1}}})
+    got = await bob.wait_for("alice's to-device ping", lambda e: e.type == ping)
+    assert got.sender == alice.client.mxid and got.content["n"] == 1
+    assert got.source & SyncStream.TO_DEVICE
+
+    bob.client.stop()
+    await bob.client.logout()
+    assert bob.client.api.token == ""
+    bob.client.api.token = "no longer valid"
+    with pytest.raises(MUnknownToken):
+        await bob.client.whoami()
+
+
+async def test_bot_async_upload_and_thumbnail(bots):
+    alice, bob = bots
+    created = await alice.client.create_mxc()
+    assert created.content_uri.startswith("mxc://veche.test/")
+    image = png(1000, 600)
+    # Before the upload the media is pending: a download that will not wait says so.
+    with pytest.raises(aiohttp.ClientResponseError) as pending:
+        await bob.client.download_media(created.content_uri, timeout_ms=0)
+    assert pending.value.status == 504
+    # mautrix's upload_media(mxc=...) expects a content_uri back from the PUT, but the
+    # spec's (and Synapse's) answer is an empty object, so the bot uploads through
+    # mautrix's raw request instead.
+    server_name, media_id = alice.client.api.parse_mxc_uri(created.content_uri)
+    answer = await alice.client.api.request(
+        Method.PUT, MediaPath.v3.upload[server_name][media_id], content=image,
+        headers={"Content-Type": "image/png"},
+    )
+    assert answer == {}
+    assert await bob.client.download_media(created.content_uri, timeout_ms=1000) == image
+
+    thumbnail = await bob.client.download_thumbnail(
+        created.content_uri, width=64, height=64, resize_method="scale"
+    )
+    with Image.open(io.BytesIO(thumbnail)) as small:
+        # Servers answer from the spec's pre-generated sizes: at least the box, never the
+        # original 1000x600.
+        assert 64 <= small.width < 1000 and 64 <= small.height < 600
+        assert abs(small.width / small.height - 1000 / 600) < 0.05
+    cropped = await bob.client.download_thumbnail(
+        created.content_uri, width=32, height=32, resize_method="crop"
+    )
+    with Image.open(io.BytesIO(cropped)) as small:
+        assert small.size == (32, 32)
+
+
+async def test_bot_membership_through_state_and_logins(bots, base_url):
+    """Bridges send member events themselves (per-room names for puppets) and log their bots
+    in again on restart, reusing the device."""
+    alice, bob = bots
+    room_id = await alice.client.create_room(preset=RoomCreatePreset.PUBLIC, name="Puppets")
+
+    # With extra content, mautrix joins and invites by PUT /state/m.room.member/{user}.
+    await bob.client.join_room_by_id(room_id, extra_content={"displayname": "Bob (bridge)"})
+    member = await alice.client.get_state_event(room_id, EventType.ROOM_MEMBER, bob.client.mxid)
+    assert member.membership == Membership.JOIN and member.displayname == "Bob (bridge)"
+    async with aiohttp.ClientSession() as session:
+        await register(session, base_url, "carol")
+        carol = await log_in(session, base_url, "@carol:veche.test")
+        await alice.client.invite_user(
+            room_id, carol.client.mxid, extra_content={"fi.example.puppet": True}
+        )
+        member = await alice.client.get_state_event(room_id, EventType.ROOM_MEMBER, carol.client.mxid)
+        assert member.membership == Membership.INVITE and member["fi.example.puppet"] is True
+        # server_name is how mautrix passes the servers to join through.
+        assert await carol.client.join_room(room_id, servers=["veche.test"]) == room_id
+        assert carol.client.mxid in await alice.client.get_joined_members(room_id)
+
+        # A restarted bot logs in with its localpart and the device it had.
+        again = Client(base_url=base_url, client_session=session)
+        login = await again.login(
+            identifier=MatrixUserIdentifier("carol"), password=PASSWORD,
+            device_id=carol.client.device_id,
+        )
+        assert login.user_id == carol.client.mxid and login.device_id == carol.client.device_id
+        assert (await again.whoami()).device_id == carol.client.device_id
+        await again.logout_all()
+        with pytest.raises(MUnknownToken):
+            await carol.client.whoami()

@@ -469,6 +469,8 @@ class HomeServer:
 
     async def stop(self) -> None:
         """Stops accepting, lets in-flight requests finish briefly, then closes everything."""
+        # Long-polling requests answer now rather than run out the shutdown grace period.
+        self.notifier.close()
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()

@@ -76,3 +76,14 @@ def test_token_ahead_of_the_announced_positions_is_not_vouched_for():
     # A typing position from before a restart: the in-memory count starts again at 0.
     assert notifier.knows_changes_since(StreamToken()) is True
     assert notifier.knows_changes_since(StreamToken(typing=7)) is False
+
+
+async def test_close_ends_waits_and_refuses_new_ones():
+    notifier = Notifier()
+    since = notifier.current_token
+    waiting = asyncio.create_task(notifier.wait_for_changes("@alice:hs", since, timeout=30))
+    await asyncio.sleep(0)
+    notifier.close()
+    assert await asyncio.wait_for(waiting, 1) is False
+    assert notifier._waiters == {}
+    assert await asyncio.wait_for(notifier.wait_for_changes("@bob:hs", since, timeout=30), 1) is False

@@ -115,14 +115,17 @@ class LegacySync:
             # Peeking: only a room the user may read (world_readable for non-members).
             await self._reader.access(requester.user_id, room_id)
         deadline = time.monotonic() + timeout_ms / 1000
+        waited_out = False
         while True:
             upto = self._notifier.current_token
             chunk = await self._events_between(requester, room_id, since.events, upto.events)
             remaining = deadline - time.monotonic()
-            if chunk or remaining <= 0:
+            if chunk or remaining <= 0 or waited_out:
                 return {"start": since.serialize(), "end": upto.serialize(), "chunk": chunk}
-            # A peeker is not woken by the room's events, so it sees them when the wait ends.
-            await self._notifier.wait_for_changes(requester.user_id, upto, remaining)
+            # A peeker is not woken by the room's events, so it sees them when the wait ends;
+            # a wait that ends unwoken (time-out, shutdown) gets that one last look.
+            woken = await self._notifier.wait_for_changes(requester.user_id, upto, remaining)
+            waited_out = not woken
 
     async def _events_between(
         self, requester: TokenInfo, room_id: str | None, after: int, upto: int

@@ -27,6 +27,7 @@ class Notifier:
         # What was persisted before this process started: changes up to here were never
         # announced, so the per-user records cannot vouch for tokens older than this.
         self._start_token = StreamToken()
+        self._closed = False
 
     @property
     def current_token(self) -> StreamToken:
@@ -43,6 +44,16 @@ class Notifier:
         Not for a token from before this process started, nor for one ahead of what it
         announced (an in-memory stream such as typing restarts its count)."""
         return not self._start_token.is_after(since) and not since.is_after(self._current)
+
+    def close(self) -> None:
+        """The server is stopping: end every wait now and let none start, so long-polling
+        requests answer at once instead of holding the shutdown for their whole timeout."""
+        self._closed = True
+        waiters, self._waiters = self._waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
 
     def advance(self, stream: Stream, position: int) -> None:
         """Record that `stream` reached `position` without waking anyone."""
@@ -96,17 +107,17 @@ class Notifier:
     async def wait_for_changes(self, user_id: str, since: StreamToken, timeout: float) -> bool:
         """Wait until something concerning `user_id` moves past `since`, or time out.
 
-        Returns True if woken by a change, False on time-out.
+        Returns True if woken by a change, False on time-out or when the notifier closes.
         """
         if self.has_changes_since(user_id, since):
             return True
-        if timeout <= 0:
+        if timeout <= 0 or self._closed:
             return False
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(user_id, set()).add(future)
         try:
             await asyncio.wait_for(future, timeout)
-            return True
+            return not self._closed
         except TimeoutError:
             return False
         finally:

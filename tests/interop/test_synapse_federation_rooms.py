@@ -46,6 +46,13 @@ async def public_rooms(client: MatrixClient, server: str) -> list[dict[str, Any]
     return answer["chunk"]
 
 
+async def search_public_rooms(client: MatrixClient, server: str, term: str) -> list[str]:
+    """Room IDs of the server's directory matching `term` (the POST form, over federation too)."""
+    body = {"limit": 50, "filter": {"generic_search_term": term}}
+    answer = await client.request("POST", "/_matrix/client/v3/publicRooms", body, params={"server": server})
+    return [room["room_id"] for room in answer["chunk"]]
+
+
 async def hierarchy(client: MatrixClient, room_id: str) -> list[dict[str, Any]]:
     answer = await client.request("GET", f"/_matrix/client/v1/rooms/{quote(room_id)}/hierarchy")
     return answer["rooms"]
@@ -68,6 +75,13 @@ async def restricted_room(host: MatrixClient, allowed_room: str, version: str) -
         room_version=version, preset="private_chat",
         initial_state=[{"type": "m.room.join_rules", "state_key": "", "content": join_rules}],
     )
+
+
+async def knock_state(client: MatrixClient, room_id: str) -> dict[str, Any]:
+    """The stripped state a fresh /sync shows in the knock section, by event type."""
+    answer = await client.request("GET", "/_matrix/client/v3/sync", params={"timeout": "0"})
+    events = answer["rooms"]["knock"][room_id]["knock_state"]["events"]
+    return {e["type"]: e for e in events}
 
 
 async def knockable_room(host: MatrixClient) -> str:
@@ -119,6 +133,9 @@ async def test_synapse_user_knocks_on_veche_room(synapse: SynapseServer, veche_f
     await alice.put_state(room_id, "m.room.name", {"name": "Knock here"})
     assert await knock(bob, room_id, [veche_fed.server_name], "let me in") == room_id
     await bob.wait_for_membership(room_id, "knock")
+    preview = await knock_state(bob, room_id)
+    assert preview["m.room.name"]["content"]["name"] == "Knock here"
+    assert preview["m.room.join_rules"]["content"]["join_rule"] == "knock"
     knocked = await alice.wait_for_event(room_id, "bob's knock", membership_of(bob.user_id, "knock"))
     assert knocked["content"].get("reason") == "let me in"
     await alice.invite(room_id, bob.user_id)
@@ -136,6 +153,9 @@ async def test_veche_user_knocks_on_synapse_room(synapse: SynapseServer, veche_f
     await bob.put_state(room_id, "m.room.name", {"name": "Knock there"})
     assert await knock(alice, room_id, [synapse.server_name], "let me in") == room_id
     await alice.wait_for_membership(room_id, "knock")
+    preview = await knock_state(alice, room_id)
+    assert preview["m.room.name"]["content"]["name"] == "Knock there"
+    assert preview["m.room.join_rules"]["content"]["join_rule"] == "knock"
     knocked = await bob.wait_for_event(room_id, "alice's knock", membership_of(alice.user_id, "knock"))
     assert knocked["content"].get("reason") == "let me in"
     await bob.invite(room_id, alice.user_id)
@@ -144,6 +164,24 @@ async def test_veche_user_knocks_on_synapse_room(synapse: SynapseServer, veche_f
     await bob.wait_for_event(room_id, "alice's join", membership_of(alice.user_id, "join"))
     assert (await alice.get_state(room_id, "m.room.name"))["name"] == "Knock there"
     await converse(room_id, alice, bob, "after knocking")
+
+
+async def test_veche_user_retracts_a_knock_on_synapse(synapse: SynapseServer, veche_fed: VecheServer) -> None:
+    # Veche is not in the room: the retraction is make_leave/send_leave to Synapse. (The
+    # other way cannot be tested: Synapse 1.163 rescinds its users' knocks on remote rooms
+    # only locally, RoomMemberMasterHandler.remote_rescind_knock, telling no other server.)
+    bob = await synapse.register("bob-knock-retracted")
+    alice = await veche_fed.register("alice-retracts")
+    room_id = await knockable_room(bob)
+    await knock(alice, room_id, [synapse.server_name])
+    await alice.wait_for_membership(room_id, "knock")
+    await bob.wait_for_event(room_id, "alice's knock", membership_of(alice.user_id, "knock"))
+
+    await alice.leave(room_id)
+
+    await alice.wait_for_membership(room_id, "leave")
+    await bob.wait_for_event(room_id, "alice's retraction", membership_of(alice.user_id, "leave"))
+    assert (await bob.get_state(room_id, "m.room.member", alice.user_id))["membership"] == "leave"
 
 
 async def test_veche_rejects_a_synapse_knock(synapse: SynapseServer, veche_fed: VecheServer) -> None:
@@ -341,6 +379,12 @@ async def test_public_rooms_listed_across(synapse: SynapseServer, veche_fed: Vec
     entry = listed[veche_room]
     assert entry["name"] == "Veche lobby" and entry["topic"] == "published on Veche"
     assert entry["num_joined_members"] == 1 and entry["join_rule"] == "public"
+
+    # Searching is asked of the other server with its filter.
+    assert await search_public_rooms(alice, synapse.server_name, "synapse LOBBY") == [synapse_room]
+    assert await search_public_rooms(alice, synapse.server_name, "nowhere to be found") == []
+    assert await search_public_rooms(bob, veche_fed.server_name, "veche lobby") == [veche_room]
+    assert await search_public_rooms(bob, veche_fed.server_name, "nowhere to be found") == []
 
     # And a room found there can be joined from the listing.
     await alice.join(synapse_room, via=[synapse.server_name])

@@ -294,6 +294,31 @@ async def test_veche_user_joins_synapse_restricted_room(
     await converse(room_id, alice, bob, "restricted")
 
 
+async def test_knock_restricted_veche_room(synapse: SynapseServer, veche_fed: VecheServer) -> None:
+    # v10's knock_restricted: members of the allowed space join at once, others knock.
+    alice = await veche_fed.register("alice-knock-restricts")
+    bob = await synapse.register("bob-space-member")
+    carol = await synapse.register("carol-knocks-instead")
+    space_id = await alice.create_room(preset="public_chat", creation_content={"type": "m.space"})
+    join_rules = {"join_rule": "knock_restricted", "allow": [{"type": "m.room_membership", "room_id": space_id}]}
+    room_id = await alice.create_room(
+        room_version="10", preset="private_chat",
+        initial_state=[{"type": "m.room.join_rules", "state_key": "", "content": join_rules}],
+    )
+    await bob.join(space_id, via=[veche_fed.server_name])
+    await alice.wait_for_event(space_id, "bob's join to the space", membership_of(bob.user_id, "join"))
+
+    assert await bob.join(room_id, via=[veche_fed.server_name]) == room_id
+    join = await alice.wait_for_event(room_id, "bob's join", membership_of(bob.user_id, "join"))
+    assert join["content"]["join_authorised_via_users_server"] == alice.user_id
+
+    with pytest.raises(MatrixError) as refused:
+        await carol.join(room_id, via=[veche_fed.server_name])
+    assert refused.value.status == 403
+    await knock(carol, room_id, [veche_fed.server_name])
+    await alice.wait_for_event(room_id, "carol's knock", membership_of(carol.user_id, "knock"))
+
+
 # Leaving and rejecting invites.
 
 

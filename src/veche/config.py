@@ -26,6 +26,7 @@ from veche.protocol.identifiers import InvalidIdentifier, parse_server_name
 from veche.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
 from veche.protocol.server_keys import OldKey
 from veche.protocol.signing import InvalidKeyError, decode_verify_key_base64
+from veche.storage.cache import CACHE_SIZE_KEYS, CacheSizes
 
 ENV_PREFIX = "VECHE_"
 DEFAULT_SERVER_NAME = "localhost"
@@ -68,6 +69,7 @@ _FILE_KEYS = (
     "turn_uris",
     "turn_shared_secret",
     "turn_user_lifetime",
+    "caches",
 )
 
 
@@ -144,6 +146,7 @@ class Config:
     turn_uris: tuple[str, ...] = ()
     turn_shared_secret: str | None = None
     turn_user_lifetime: int = 86400  # seconds
+    caches: CacheSizes = CacheSizes()
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -249,6 +252,7 @@ class _Builder:
             turn_uris=self.setting("turn_uris", (), _parse_turn_uris),
             turn_shared_secret=self.setting("turn_shared_secret", None, _parse_secret),
             turn_user_lifetime=self.setting("turn_user_lifetime", 86400, _parse_seconds),
+            caches=self.setting("caches", CacheSizes(), _parse_cache_sizes),
         )
         if config.turn_uris and not config.turn_shared_secret:
             raise ConfigError(env_var("turn_shared_secret"), "turn_uris need the TURN server's shared secret")
@@ -534,6 +538,25 @@ def _parse_old_signing_keys(value: Any) -> tuple[OldKey, ...]:
     return tuple(keys)
 
 
+def _parse_cache_sizes(value: Any) -> CacheSizes:
+    # A mapping in the file; the same as a JSON object in the environment.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("expected a JSON object of cache sizes") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of cache sizes ({', '.join(CACHE_SIZE_KEYS)})")
+    sizes = {}
+    for key, size in value.items():
+        if key not in CACHE_SIZE_KEYS:
+            raise ValueError(f"unknown cache {key!r} (known: {', '.join(CACHE_SIZE_KEYS)})")
+        if type(size) is not int or size < 1:
+            raise ValueError(f"{key}: expected a positive whole number of entries, got {size!r}")
+        sizes[key] = size
+    return CacheSizes(**sizes)
+
+
 def _parse_key_servers(value: Any) -> tuple[TrustedKeyServer, ...]:
     # Server names, comma-separated in the environment; in the file also mappings
     # {server_name, verify_keys} that pin the notary's keys.
@@ -659,4 +682,16 @@ url_previews: "off"
 # turn_uris: ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"]
 # turn_shared_secret: "the static-auth-secret of the TURN server"
 # turn_user_lifetime: 86400
+
+# Entries each in-memory cache may hold; unset ones keep their defaults (shown). Smaller
+# caches take less memory and cost more database reads.
+# caches:
+#   events: 10000
+#   state_snapshots: 2000
+#   current_states: 5000
+#   state_entries: 100000
+#   event_snapshots: 20000
+#   interned_ids: 20000
+#   room_tails: 5000
+#   memberships: 5000
 """

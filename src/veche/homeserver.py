@@ -416,7 +416,7 @@ class HomeServer:
         signing_key = load_or_create_signing_key(config.signing_key_path)
         db = await open_configured_database(config)
         accounts = AccountStore(db)
-        event_stores = await create_event_stores(db)
+        event_stores = await create_event_stores(db, config.caches)
         user_data_stores = await UserDataStores.create(db)
         e2ee_stores = await E2eeStores.create(db)
         return cls(

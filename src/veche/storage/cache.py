@@ -1,9 +1,15 @@
-"""A small least-recently-used cache for immutable values."""
+"""A small least-recently-used cache for immutable values.
+
+It holds at most `max_size` entries and, given a `weigh` function, at most `max_weight`
+in total of what `weigh` says each value costs (state entries, say), so a few huge values
+cannot take as much memory as `max_size` ordinary ones.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -11,15 +17,32 @@ V = TypeVar("V")
 
 
 class LruCache(Generic[K, V]):
-    def __init__(self, max_size: int) -> None:
+    def __init__(
+        self,
+        max_size: int,
+        *,
+        max_weight: int | None = None,
+        weigh: Callable[[V], int] | None = None,
+    ) -> None:
+        if (max_weight is None) != (weigh is None):
+            raise ValueError("max_weight and weigh go together")
         self._max_size = max_size
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._max_weight = max_weight
+        self._weigh = weigh
+        self._weights: dict[K, int] = {}
+        self._weight = 0
 
     def __len__(self) -> int:
         return len(self._data)
 
     def __contains__(self, key: K) -> bool:
         return key in self._data
+
+    @property
+    def weight(self) -> int:
+        """The total weight of the values held (0 without a `weigh` function)."""
+        return self._weight
 
     def get(self, key: K) -> V | None:
         try:
@@ -43,11 +66,50 @@ class LruCache(Generic[K, V]):
     def set(self, key: K, value: V) -> None:
         self._data[key] = value
         self._data.move_to_end(key)
-        if len(self._data) > self._max_size:
-            self._data.popitem(last=False)
+        if self._weigh is None:
+            if len(self._data) > self._max_size:
+                self._data.popitem(last=False)
+            return
+        weight = self._weigh(value)
+        self._weight += weight - self._weights.get(key, 0)
+        self._weights[key] = weight
+        assert self._max_weight is not None
+        # The newest entry stays even if it alone is over the limit: its caller uses it now.
+        while len(self._data) > 1 and (
+            len(self._data) > self._max_size or self._weight > self._max_weight
+        ):
+            oldest, _ = self._data.popitem(last=False)
+            self._weight -= self._weights.pop(oldest)
 
     def pop(self, key: K) -> None:
-        self._data.pop(key, None)
+        if self._data.pop(key, None) is not None and self._weigh is not None:
+            self._weight -= self._weights.pop(key)
 
     def clear(self) -> None:
         self._data.clear()
+        self._weights.clear()
+        self._weight = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSizes:
+    """Bounds of the in-memory caches (the `caches` setting of the config); each is a count of entries.
+
+    Defaults suit a server of a few thousand users on about 100 MB; docs/benchmarks.md
+    ("Memory") says what they cost. Every cache refills from the database, so smaller
+    bounds cost queries, never correctness.
+    """
+
+    events: int = 10_000  # parsed events by ID
+    state_snapshots: int = 2_000  # full room states at some event, by snapshot
+    current_states: int = 5_000  # rooms' current state
+    # Each of the two state caches holds at most this many state entries in all (a
+    # 1,000-member room's state has about 1,000), so big rooms cannot fill them at full count.
+    state_entries: int = 100_000
+    event_snapshots: int = 20_000  # event ID → the snapshot after it
+    interned_ids: int = 20_000  # per kind of ID (events, users, state keys), each direction
+    room_tails: int = 5_000  # rooms whose newest events are kept for /sync
+    memberships: int = 5_000  # users whose room memberships are kept
+
+
+CACHE_SIZE_KEYS = tuple(CacheSizes.__dataclass_fields__)

@@ -59,18 +59,23 @@ class StateStore:
         *,
         snapshot_cache_size: int = 2_000,
         event_snapshot_cache_size: int = 20_000,
-        current_state_cache_size: int = 10_000,
+        current_state_cache_size: int = 5_000,
+        state_entries_per_cache: int = 100_000,
     ) -> None:
         self._db = db
         self._event_ids = event_ids
         self._state_keys = state_keys
         self._rooms = rooms
-        self._snapshots: LruCache[int, tuple[int, NidState]] = LruCache(snapshot_cache_size)
+        self._snapshots: LruCache[int, tuple[int, NidState]] = LruCache(
+            snapshot_cache_size, max_weight=state_entries_per_cache, weigh=lambda loaded: len(loaded[1])
+        )
         self._event_snapshot: LruCache[str, int] = LruCache(event_snapshot_cache_size)
         # room_nid → current state; a generation per room stops a read that raced a write
         # from caching what it read.
         # Grouped by event type, so asking for a few types of a big room costs only those.
-        self._current: LruCache[int, dict[str, dict[str, str]]] = LruCache(current_state_cache_size)
+        self._current: LruCache[int, dict[str, dict[str, str]]] = LruCache(
+            current_state_cache_size, max_weight=state_entries_per_cache, weigh=_count_entries
+        )
         self._current_generation: dict[int, int] = {}
 
     # Snapshots
@@ -164,6 +169,7 @@ class StateStore:
             self._snapshots.set(nid, loaded[nid])
             found[nid] = loaded[nid][1]
         return found
+
     async def store_snapshot(
         self,
         txn: Transaction,
@@ -270,6 +276,7 @@ class StateStore:
         return {
             name: {keys[k]: event_ids[e] for k, e in state.items()} for name, state in states.items()
         }
+
     async def get_snapshot_state_ids(
         self, snapshot_nid: int, types: Iterable[str] | None = None
     ) -> dict[StateKey, str]:
@@ -430,3 +437,7 @@ def _flatten(current: Mapping[str, Mapping[str, str]], types: Iterable[str] | No
         for event_type in wanted
         for state_key, event_id in current.get(event_type, {}).items()
     }
+
+
+def _count_entries(current: Mapping[str, Mapping[str, str]]) -> int:
+    return sum(len(by_key) for by_key in current.values())

@@ -148,6 +148,14 @@ async def test_honest_message_is_accepted_and_extends_the_room(room: Room, recei
     assert (await room.meta(message.event_id)).stream_ordering == meta.stream_ordering
 
 
+async def test_a_received_message_counts_for_local_members(room: Room, receiver: PduReceiver) -> None:
+    # Its push actions are stored after its own commit, before the syncs it wakes.
+    assert await room.hs.notification_counts.total_unread(room.alice) == 0
+    message = await room.event("m.room.message", BOB, {"body": "hi"})
+    await receiver.receive_pdu(REMOTE, message.pdu)
+    assert await room.hs.notification_counts.total_unread(room.alice) == 1
+
+
 async def test_bad_signature_is_dropped(room: Room, receiver: PduReceiver) -> None:
     forged = await room.event("m.room.message", BOB, {"body": "forged"}, key=generate_signing_key("r1"))
     with pytest.raises(PduError, match="signature"):

@@ -16,16 +16,26 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+import canonicaljson
+import nacl.signing
+import nacl.utils
 import pytest
+import unpaddedbase64
 from PIL import Image
 
 mautrix = pytest.importorskip("mautrix")
 
 from mautrix.api import MediaPath, Method, Path  # noqa: E402
-from mautrix.client import Client, SyncStream  # noqa: E402
+from mautrix.client import Client, InternalEventType, SyncStream  # noqa: E402
 from mautrix.client.state_store import MemoryStateStore  # noqa: E402
 from mautrix.errors import MForbidden, MNotFound, MUnknownToken  # noqa: E402
 from mautrix.types import (  # noqa: E402
+    CrossSigningKeys,
+    CrossSigningUsage,
+    DeviceKeys,
+    DeviceLists,
+    DeviceOTKCount,
+    EncryptionKeyAlgorithm,
     EventFilter,
     EventType,
     Filter,
@@ -199,7 +209,8 @@ async def test_bot_conversation(bots):
         name="Bot room",
         topic="Beep",
         initial_state=[
-            {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
+            {"type": "m.room.guest_access", "state_key": "",
+             "content": {"guest_access": "forbidden"}},
             {"type": "org.example.bot.config", "state_key": "", "content": {"prefix": "!"}},
         ],
         # In room version 12 (Veche's default) the creator has unbounded power and may not
@@ -317,7 +328,8 @@ async def test_bot_room_state(bots):
         room_id, EventType.ROOM_TOPIC, RoomTopicStateEventContent(topic="New topic")
     )
     await alice.client.send_state_event(room_id, EventType.ROOM_NAME, {"name": "Renamed"})
-    create = next(e for e in await alice.client.get_state(room_id) if e.type == EventType.ROOM_CREATE)
+    state = await alice.client.get_state(room_id)
+    create = next(e for e in state if e.type == EventType.ROOM_CREATE)
     assert create.content.supports_creator_power  # room version 12: creators outrank everyone
     levels = await alice.client.get_state_event(room_id, EventType.ROOM_POWER_LEVELS)
     assert isinstance(levels, PowerLevelStateEventContent)
@@ -557,7 +569,9 @@ async def test_bot_membership_through_state_and_logins(bots, base_url):
         await alice.client.invite_user(
             room_id, carol.client.mxid, extra_content={"fi.example.puppet": True}
         )
-        member = await alice.client.get_state_event(room_id, EventType.ROOM_MEMBER, carol.client.mxid)
+        member = await alice.client.get_state_event(
+            room_id, EventType.ROOM_MEMBER, carol.client.mxid
+        )
         assert member.membership == Membership.INVITE and member["fi.example.puppet"] is True
         # server_name is how mautrix passes the servers to join through.
         assert await carol.client.join_room(room_id, servers=["veche.test"]) == room_id
@@ -650,3 +664,110 @@ async def test_bot_pages_the_room_directory(bots):
     )
     assert len(second.chunk) == 1 and second.prev_batch
     assert {room.room_id for room in first.chunk + second.chunk} == made
+
+
+class Signer:
+    """An ed25519 key that signs objects the way the spec's signing JSON section has it,
+    with canonicaljson and PyNaCl (not Veche's own code)."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.key = nacl.signing.SigningKey.generate()
+        self.public = unpaddedbase64.encode_base64(bytes(self.key.verify_key))
+        self.key_id = f"ed25519:{name or self.public}"
+
+    def sign(self, obj: dict, user_id: str) -> dict:
+        unsigned_part = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+        signature = self.key.sign(canonicaljson.encode_canonical_json(unsigned_part)).signature
+        obj.setdefault("signatures", {}).setdefault(user_id, {})[self.key_id] = (
+            unpaddedbase64.encode_base64(signature)
+        )
+        return obj
+
+
+def random_curve_key() -> str:
+    return unpaddedbase64.encode_base64(nacl.utils.random(32))
+
+
+async def test_bot_key_exchange_and_cross_signing(bots):
+    """The key API calls mautrix's crypto layer makes, with keys made and signed here: the
+    server must hand back what was uploaded, verbatim, in the shapes mautrix parses."""
+    alice, bob = bots
+    room_id = await alice.client.create_room(name="Keys", invitees=[bob.client.mxid])
+    await bob.client.join_room_by_id(room_id)
+    alice.client.add_event_handler(InternalEventType.DEVICE_OTK_COUNT, alice.record)
+    bob.client.add_event_handler(InternalEventType.DEVICE_LISTS, bob.record)
+    alice.client.start(SYNC_FILTER)
+    bob.client.start(SYNC_FILTER)
+    await alice.wait_for("a first sync", lambda e: isinstance(e, DeviceOTKCount))
+
+    user, device = alice.client.mxid, alice.client.device_id
+    device_key = Signer(device)
+    device_keys = device_key.sign({
+        "user_id": user, "device_id": device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": {f"curve25519:{device}": random_curve_key(), device_key.key_id: device_key.public},
+    }, user)
+    one_time = {
+        f"signed_curve25519:AAAA{i}": device_key.sign({"key": random_curve_key()}, user)
+        for i in range(3)
+    }
+    uploaded = await alice.client.upload_keys(one_time_keys=one_time, device_keys=device_keys)
+    assert uploaded == {EncryptionKeyAlgorithm.SIGNED_CURVE25519: 3}
+    await bob.wait_for("alice's new device keys", lambda e: (
+        isinstance(e, DeviceLists) and user in e.changed
+    ))
+
+    queried = await bob.client.query_keys([user])
+    assert queried.failures == {}
+    keys = queried.device_keys[user][device]
+    assert keys.ed25519 == device_key.public and keys.curve25519 == device_keys["keys"][
+        f"curve25519:{device}"]
+    # mautrix parses key IDs into KeyID objects; str() gives back the wire form.
+    assert {str(k): v for k, v in keys.signatures[user].items()} == device_keys["signatures"][user]
+    assert keys.unsigned.device_display_name == "mautrix bot"
+
+    claimed = await bob.client.claim_keys(
+        {user: {device: EncryptionKeyAlgorithm.SIGNED_CURVE25519}}
+    )
+    assert claimed.failures == {}
+    [(key_id, key)] = claimed.one_time_keys[user][device].items()
+    assert one_time[str(key_id)] == key
+    # A claim does not itself wake the owner's sync (nor does it on Synapse); the count
+    # rides on the next response, here the one bringing bob's message.
+    poke = await bob.client.send_text(room_id, "sent you an olm message")
+    await alice.wait_for("bob's message", lambda e: getattr(e, "event_id", None) == poke)
+    counts = [e for e in alice.events if isinstance(e, DeviceOTKCount)]
+    assert counts[-1].signed_curve25519 == 2
+
+    master, self_signing, user_signing = Signer(), Signer(), Signer()
+    cross = {
+        CrossSigningUsage.MASTER: CrossSigningKeys(
+            user_id=user, usage=[CrossSigningUsage.MASTER],
+            keys={master.key_id: master.public}),
+        CrossSigningUsage.SELF: CrossSigningKeys.deserialize(master.sign({
+            "user_id": user, "usage": ["self_signing"],
+            "keys": {self_signing.key_id: self_signing.public}}, user)),
+        CrossSigningUsage.USER: CrossSigningKeys.deserialize(master.sign({
+            "user_id": user, "usage": ["user_signing"],
+            "keys": {user_signing.key_id: user_signing.public}}, user)),
+    }
+    password_auth = {
+        "type": "m.login.password", "password": PASSWORD,
+        "identifier": {"type": "m.id.user", "user": user},
+    }
+    await alice.client.upload_cross_signing_keys(cross, auth=password_auth)
+    signed_device = DeviceKeys.deserialize(self_signing.sign(
+        {k: v for k, v in device_keys.items() if k != "signatures"}, user
+    ))
+    await alice.client.upload_one_signature(user, device, signed_device)
+
+    queried = await bob.client.query_keys({user: [device]})
+    assert queried.master_keys[user].first_ed25519_key == master.public
+    assert queried.self_signing_keys[user].first_ed25519_key == self_signing.public
+    assert user not in queried.user_signing_keys  # only for its owner
+    signatures = queried.device_keys[user][device].signatures[user]
+    assert {str(key_id) for key_id in signatures} == {device_key.key_id, self_signing.key_id}
+    own = await alice.client.query_keys([user])
+    assert own.user_signing_keys[user].first_ed25519_key == user_signing.public
+    alice.client.stop()
+    bob.client.stop()

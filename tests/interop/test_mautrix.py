@@ -771,3 +771,36 @@ async def test_bot_key_exchange_and_cross_signing(bots):
     assert own.user_signing_keys[user].first_ed25519_key == user_signing.public
     alice.client.stop()
     bob.client.stop()
+
+
+async def test_bot_direct_chat(bots):
+    """How a bridge opens a DM portal: a trusted private chat with is_direct, the invitee
+    made a creator (room version 12) and the room recorded in m.direct."""
+    alice, bob = bots
+    accept_invites(bob)
+    bob.client.start(SYNC_FILTER)
+    room_id = await alice.client.create_room(
+        preset=RoomCreatePreset.TRUSTED_PRIVATE, is_direct=True, invitees=[bob.client.mxid]
+    )
+    invite = await bob.wait_for("the DM invite", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.source & SyncStream.INVITED_ROOM
+    ))
+    assert invite.content.is_direct is True
+    await bob.wait_for("his join", lambda e: (
+        in_room(room_id, EventType.ROOM_MEMBER)(e) and e.state_key == bob.client.mxid
+        and e.content.membership == Membership.JOIN
+    ))
+    await alice.client.set_account_data(EventType.DIRECT, {bob.client.mxid: [room_id]})
+    assert await alice.client.get_account_data(EventType.DIRECT) == {bob.client.mxid: [room_id]}
+
+    state = await bob.client.get_state(room_id)
+    create = next(e for e in state if e.type == EventType.ROOM_CREATE)
+    assert create.content.additional_creators == [bob.client.mxid]
+    levels = await bob.client.get_state_event(room_id, EventType.ROOM_POWER_LEVELS)
+    assert levels.get_user_level(bob.client.mxid, create) == levels.get_user_level(
+        alice.client.mxid, create
+    )
+    assert await bob.client.state_store.has_power_level(
+        room_id, bob.client.mxid, EventType.ROOM_POWER_LEVELS
+    )
+    bob.client.stop()

@@ -1,7 +1,7 @@
 """Veche driven by mautrix-python (PyPI `mautrix`), the library bridges and maubot bots are
 built on, used the way a bot uses it: password login, the `Client.start()` sync loop with
 event handlers (invites accepted from a handler), and the room, state, account data,
-receipt, media, profile, directory and filter calls a bot makes.
+receipt, media, profile, directory, filter and key calls a bot or bridge makes.
 
 mautrix mostly logs rather than raises when it cannot read what a server sent (a /sync
 event it cannot deserialize becomes a warning and a GenericEvent), so every test also
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -80,7 +80,7 @@ class LogTrap(logging.Handler):
 
 
 @pytest.fixture
-def mautrix_warnings() -> AsyncIterator[LogTrap]:
+def mautrix_warnings() -> Iterator[LogTrap]:
     trap = LogTrap()
     loggers = [logging.getLogger(name) for name in ("mau", "mautrix")]
     for logger in loggers:
@@ -200,6 +200,12 @@ def in_room(room_id: str, event_type: EventType) -> Callable:
 async def test_bot_conversation(bots):
     alice, bob = bots
     accept_invites(bob)
+    responses: list[dict] = []
+
+    async def on_sync(data: dict) -> None:
+        responses.append(data["data"])
+
+    alice.client.add_event_handler(InternalEventType.SYNC_SUCCESSFUL, on_sync)
     alice.client.start(SYNC_FILTER)
     bob.client.start(SYNC_FILTER)
 
@@ -315,6 +321,9 @@ async def test_bot_conversation(bots):
     assert room_id not in await bob.client.get_joined_rooms()
     alice.client.stop()
     bob.client.stop()
+    # Both loops sync with set_presence=online, but the filter leaves presence out.
+    assert len(responses) > 5
+    assert not [r["presence"] for r in responses if r.get("presence", {}).get("events")]
 
 
 async def test_bot_room_state(bots):

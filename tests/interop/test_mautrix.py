@@ -27,7 +27,7 @@ mautrix = pytest.importorskip("mautrix")
 
 from mautrix.api import MediaPath, Method, Path  # noqa: E402
 from mautrix.client import Client, InternalEventType, SyncStream  # noqa: E402
-from mautrix.client.state_store import MemoryStateStore  # noqa: E402
+from mautrix.client.state_store import MemoryStateStore, MemorySyncStore  # noqa: E402
 from mautrix.errors import MForbidden, MNotFound, MUnknownToken  # noqa: E402
 from mautrix.types import (  # noqa: E402
     CrossSigningKeys,
@@ -813,3 +813,47 @@ async def test_bot_direct_chat(bots):
         room_id, bob.client.mxid, EventType.ROOM_POWER_LEVELS
     )
     bob.client.stop()
+
+
+async def test_bot_resumes_from_its_stored_sync_token(bots, base_url):
+    """A restarted bot picks its loop up from the next_batch its sync store kept, and gets
+    what happened while it was down: messages, an invite, a to-device message."""
+    alice, bob = bots
+    room_id = await alice.client.create_room(
+        preset=RoomCreatePreset.PUBLIC, name="Resume", invitees=[bob.client.mxid]
+    )
+    await bob.client.join_room_by_id(room_id)
+    bob.client.start(SYNC_FILTER)
+    ready = await alice.client.send_text(room_id, "before the restart")
+    await bob.wait_for("the last message before stopping",
+                       lambda e: getattr(e, "event_id", None) == ready)
+    bob.client.stop()
+    stored = await bob.client.sync_store.get_next_batch()
+    assert stored
+
+    missed = [await alice.client.send_notice(room_id, f"while down {i}") for i in range(3)]
+    other_room = await alice.client.create_room(name="New", invitees=[bob.client.mxid])
+    ping = EventType("org.example.ping", EventType.Class.TO_DEVICE)
+    await alice.client.send_to_device(ping, {bob.client.mxid: {bob.client.device_id: {"n": 2}}})
+
+    async with aiohttp.ClientSession() as session:
+        restarted = Bot(Client(
+            mxid=bob.client.mxid, device_id=bob.client.device_id, base_url=base_url,
+            token=bob.client.api.token, client_session=session,
+            state_store=MemoryStateStore(), sync_store=MemorySyncStore(stored),
+        ))
+        restarted.client.add_event_handler(EventType.ALL, restarted.record)
+        restarted.client.start(SYNC_FILTER)
+        try:
+            for event_id in missed:
+                await restarted.wait_for("a missed notice",
+                                         lambda e, i=event_id: getattr(e, "event_id", None) == i)
+            await restarted.wait_for("the invite sent meanwhile", lambda e: (
+                in_room(other_room, EventType.ROOM_MEMBER)(e)
+                and e.source & SyncStream.INVITED_ROOM
+            ))
+            await restarted.wait_for("the to-device ping", lambda e: e.type == ping)
+            seen = [getattr(e, "event_id", None) for e in restarted.events]
+            assert ready not in seen  # nothing from before the stored token comes again
+        finally:
+            restarted.client.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -120,7 +120,15 @@ class _RoomTail:
             self.complete_after = self.entries.pop(0)[0]
 
     def between(self, from_stream: int, to_stream: int) -> list[tuple[int, int, str]]:
-        return [e for e in self.entries if from_stream < e[0] <= to_stream]
+        entries = self.entries
+        if not entries or entries[-1][0] <= from_stream:
+            return []
+        start = bisect_right(entries, from_stream, key=_stream_of)
+        return entries[start : bisect_right(entries, to_stream, lo=start, key=_stream_of)]
+
+
+def _stream_of(entry: tuple[int, int, str]) -> int:
+    return entry[0]
 
 
 class EventStore:
@@ -730,17 +738,18 @@ class EventStore:
         room_nid = await self._rooms.get_room_nid(room_id)
         if room_nid is None or limit <= 0:
             return RecentEvents([], False, None)
-        if limit < TAIL_SIZE:
-            tail = await self._tail(room_nid)
-            known = tail.between(from_stream, to_stream)
-            if from_stream >= tail.complete_after or len(known) > limit:
-                limited = len(known) > limit
-                newest = known[-limit:]
-                if not newest:
-                    return RecentEvents([], False, None)
-                events = await self.get_events_in_order([event_id for _, _, event_id in newest])
-                stream, depth, _ = newest[0]
-                return RecentEvents(events, limited, TopologicalToken.before(depth, stream))
+        # The tail answers any limit above where it is complete (an incremental sync);
+        # below it, a limit beyond its size needs the query.
+        tail = await self._tail(room_nid)
+        known = tail.between(from_stream, to_stream)
+        if from_stream >= tail.complete_after or len(known) > limit:
+            limited = len(known) > limit
+            newest = known[-limit:]
+            if not newest:
+                return RecentEvents([], False, None)
+            events = await self.get_events_in_order([event_id for _, _, event_id in newest])
+            stream, depth, _ = newest[0]
+            return RecentEvents(events, limited, TopologicalToken.before(depth, stream))
         rows = await self._db.fetchall(
             "SELECT i.event_id, e.depth, e.stream_ordering FROM events e"
             " JOIN event_ids i ON i.event_nid = e.event_nid"

@@ -372,6 +372,9 @@ async def test_recent_events_answered_from_the_tail_for_any_limit(stores: EventS
         recent = await stores.events.get_recent_room_events(b.room_id, from_stream, to_stream, limit)
         assert [e.event_id for e in recent.events] == inside[-limit:], (from_stream, to_stream, limit)
         assert recent.limited == (len(inside) > limit)
+        [batched] = (await stores.events.get_recent_events_for_rooms([b.room_id], from_stream, to_stream, limit)).values()
+        assert [e.event_id for e in batched.events] == inside[-limit:], (from_stream, to_stream, limit)
+        assert batched.limited == recent.limited
     # A cold store (no tail yet) answers the same.
     cold = await create_event_stores(stores.events._db)
     recent = await cold.events.get_recent_room_events(b.room_id, now - 3, now, TAIL_SIZE + 50)

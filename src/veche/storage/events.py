@@ -779,14 +779,15 @@ class EventStore:
         # room ID → (newest entries, oldest first; whether older ones were left out)
         picked: dict[str, tuple[list[tuple[int, int, str]], bool]] = {}
         unanswered = dict(nids)
-        if limit < TAIL_SIZE:
-            tails = await self._tails_of(nids.values())
-            for room_id, room_nid in nids.items():
-                tail = tails[room_nid]
-                known = tail.between(from_stream, to_stream)
-                if from_stream >= tail.complete_after or len(known) > limit:
-                    picked[room_id] = (known[-limit:], len(known) > limit)
-                    del unanswered[room_id]
+        # As in get_recent_room_events, the tails answer any limit above where they are
+        # complete (an incremental sync, a fan-out receiver's large limit).
+        tails = await self._tails_of(nids.values())
+        for room_id, room_nid in nids.items():
+            tail = tails[room_nid]
+            known = tail.between(from_stream, to_stream)
+            if from_stream >= tail.complete_after or len(known) > limit:
+                picked[room_id] = (known[-limit:], len(known) > limit)
+                del unanswered[room_id]
         if unanswered:
             newest = await self._newest_per_room(unanswered.values(), from_stream, to_stream, limit + 1)
             for room_id, room_nid in unanswered.items():

@@ -1,8 +1,10 @@
+import orjson
 import pytest
 
 from veche.protocol.filters import (
     FilterError,
     parse_filter,
+    parse_filter_json,
     parse_room_event_filter,
     project_event_fields,
 )
@@ -100,3 +102,13 @@ def test_event_fields_projection_with_escapes():
         "content": {"m.relates_to": {"rel_type": "m.replace"}}
     }
     assert project_event_fields(event, ["content.a\\\\b"]) == {"content": {"a\\b": 1}}
+
+
+def test_filter_json_is_parsed_once_and_checked():
+    text = '{"room": {"timeline": {"limit": 7}}}'
+    assert parse_filter_json(text) is parse_filter_json(text)
+    assert parse_filter_json(text).room.timeline.limit == 7
+    with pytest.raises(FilterError):
+        parse_filter_json('{"room": {"timeline": {"limit": 0}}}')
+    with pytest.raises(orjson.JSONDecodeError):
+        parse_filter_json("{not json")

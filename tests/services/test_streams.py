@@ -24,3 +24,10 @@ def test_advance_and_compare():
     assert moved.is_after(base)
     assert not base.is_after(moved)
     assert moved.get(Stream.EVENTS) == 3
+
+
+def test_is_after_looks_at_every_stream():
+    for stream in Stream:
+        ahead = StreamToken().advance(stream, 1)
+        assert ahead.is_after(StreamToken())
+        assert not StreamToken().is_after(ahead)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 
 class FilterError(ValueError):
     """The filter definition is malformed; the message says which field and why."""
@@ -116,6 +118,16 @@ def parse_filter(definition: Any) -> Filter:
         account_data=_event_filter(definition.get("account_data"), "account_data"),
         room=_room_filter(definition.get("room")),
     )
+
+
+@lru_cache(maxsize=256)
+def parse_filter_json(text: str) -> Filter:
+    """`parse_filter` of a filter given as JSON text. A long-polling client sends the same
+    inline filter with every /sync, so the parsed (immutable) filter is kept.
+
+    Raises orjson.JSONDecodeError for text that is not JSON, FilterError for a bad filter.
+    """
+    return parse_filter(orjson.loads(text))
 
 
 def parse_room_event_filter(definition: Any, where: str = "filter") -> RoomEventFilter:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from veche.api.http import CLIENT_PREFIX, json_response
 from veche.errors import MatrixError, invalid_param
-from veche.protocol.filters import DEFAULT_FILTER, Filter, FilterError, parse_filter
+from veche.protocol.filters import DEFAULT_FILTER, Filter, FilterError, parse_filter, parse_filter_json
 from veche.services.streams import InvalidToken, StreamToken
 
 if TYPE_CHECKING:
@@ -70,16 +70,15 @@ async def _resolve_filter(hs: HomeServer, user_id: str, value: str | None) -> Fi
     """The `filter` parameter: an inline JSON filter, or the ID of an uploaded one."""
     if value is None:
         return DEFAULT_FILTER
-    if value.startswith("{"):
-        try:
-            definition = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise MatrixError(400, "M_NOT_JSON", "filter is not valid JSON") from None
-    else:
+    try:
+        if value.startswith("{"):
+            try:
+                return parse_filter_json(value)
+            except orjson.JSONDecodeError:
+                raise MatrixError(400, "M_NOT_JSON", "filter is not valid JSON") from None
         definition = await hs.user_data.filters.get_filter(user_id, value)
         if definition is None:
             raise MatrixError(404, "M_NOT_FOUND", f"No filter {value!r}")
-    try:
         return parse_filter(definition)
     except FilterError as e:
         raise MatrixError(400, "M_BAD_JSON", f"Invalid filter: {e}") from None

@@ -686,10 +686,10 @@ url_previews: "off"
 # Entries each in-memory cache may hold; unset ones keep their defaults (shown). Smaller
 # caches take less memory and cost more database reads.
 # caches:
-#   events: 10000
+#   events: 5000
 #   state_snapshots: 2000
 #   current_states: 5000
-#   state_entries: 100000
+#   state_entries: 50000
 #   event_snapshots: 20000
 #   interned_ids: 20000
 #   room_tails: 5000

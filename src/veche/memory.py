@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 # what a request or a query result needs, well below argon2's buffer.
 MMAP_THRESHOLD_BYTES = 1 << 20
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
+# glibc gives threads arenas of their own (up to 8 per core), each keeping its own free
+# memory; the database and hashing threads allocate little, so two arenas suffice.
+MAX_ARENAS = 2
+_M_ARENA_MAX = -8
 
 # The trimmer looks every this many seconds and trims once a look finds the process has
 # used less than IDLE_CPU_SHARE of one CPU since the previous look.
@@ -52,9 +56,14 @@ _LIBC = _glibc()
 
 
 def tune_allocator() -> None:
-    """Fix malloc's mmap threshold; call once at start, before worker threads exist."""
-    if _LIBC is not None and not _LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
+    """Fix malloc's mmap threshold and arena count; call once at start, before worker
+    threads exist."""
+    if _LIBC is None:
+        return
+    if not _LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
         logger.warning("mallopt(M_MMAP_THRESHOLD) failed; memory may stay high after logins")
+    if not _LIBC.mallopt(_M_ARENA_MAX, MAX_ARENAS):
+        logger.warning("mallopt(M_ARENA_MAX) failed; threads keep arenas of their own")
 
 
 def trim() -> None:

@@ -100,12 +100,12 @@ class CacheSizes:
     bounds cost queries, never correctness.
     """
 
-    events: int = 10_000  # parsed events by ID
+    events: int = 5_000  # parsed events by ID
     state_snapshots: int = 2_000  # full room states at some event, by snapshot
     current_states: int = 5_000  # rooms' current state
     # Each of the two state caches holds at most this many state entries in all (a
     # 1,000-member room's state has about 1,000), so big rooms cannot fill them at full count.
-    state_entries: int = 100_000
+    state_entries: int = 50_000
     event_snapshots: int = 20_000  # event ID → the snapshot after it
     interned_ids: int = 20_000  # per kind of ID (events, users, state keys), each direction
     room_tails: int = 5_000  # rooms whose newest events are kept for /sync

@@ -60,7 +60,7 @@ class StateStore:
         snapshot_cache_size: int = 2_000,
         event_snapshot_cache_size: int = 20_000,
         current_state_cache_size: int = 5_000,
-        state_entries_per_cache: int = 100_000,
+        state_entries_per_cache: int = 50_000,
     ) -> None:
         self._db = db
         self._event_ids = event_ids

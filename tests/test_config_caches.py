@@ -52,5 +52,8 @@ def test_rendered_config_documents_every_cache_with_its_default(tmp_path: Path) 
     text = render_config("example.org", tmp_path, tmp_path)
     lines = text.splitlines()
     start = lines.index("# caches:")
-    block = [line.removeprefix("#") for line in lines[start:] if line.startswith("#   ") or line == "# caches:"]
+    end = start + 1
+    while lines[end].startswith("#   "):
+        end += 1
+    block = [line.removeprefix("#") for line in lines[start:end]]
     assert yaml.safe_load("\n".join(block))["caches"] == asdict(CacheSizes())

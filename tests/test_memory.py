@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes.util
+import gc
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -62,3 +64,31 @@ async def test_trims_once_after_a_busy_period_and_never_while_busy() -> None:
     await asyncio.sleep(0.05)
     await trimmer.stop()
     assert len(trims) == 2 and trims[1] > 0
+
+
+def test_collector_tuned_for_a_long_running_server() -> None:
+    threshold = gc.get_threshold()
+    built_at_start = [object() for _ in range(3)]
+    container = {"kept": built_at_start}
+    try:
+        memory.tune_collector()
+        assert gc.get_threshold() == (memory.YOUNG_COLLECTION_ALLOCATIONS, *threshold[1:])
+        # What existed then is out of every later pass; cyclic garbage made later is
+        # still collected.
+        assert gc.get_freeze_count() > 0
+        assert not any(o is container for o in gc.get_objects())
+        cycle: list[object] = []
+        cycle.append(cycle)
+        probe = weakref.ref(_Cell(cycle))
+        del cycle
+        gc.collect()
+        assert probe() is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+class _Cell:
+    def __init__(self, value: object) -> None:
+        self.value = value
+        self.me = self

@@ -30,7 +30,7 @@ from veche.config import (
 )
 from veche.homeserver import HomeServer, StartupError, open_configured_database
 from veche.log import setup_logging
-from veche.memory import IdleTrimmer, tune_allocator
+from veche.memory import IdleTrimmer, tune_allocator, tune_collector
 from veche.protocol.identifiers import InvalidIdentifier, is_valid_localpart, parse_user_id
 from veche.services.passwords import PasswordHasher
 from veche.storage.accounts import AccountStore, UserIdTaken
@@ -142,6 +142,7 @@ async def _serve_until_signalled(creating: Coroutine[Any, Any, HomeServer]) -> N
     trimmer = IdleTrimmer()
     try:
         await hs.start()
+        tune_collector()
         trimmer.start()
         await stop.wait()
         logger.info("Shutting down")

@@ -26,6 +26,7 @@ from veche.protocol.identifiers import InvalidIdentifier, parse_server_name
 from veche.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
 from veche.protocol.server_keys import OldKey
 from veche.protocol.signing import InvalidKeyError, decode_verify_key_base64
+from veche.services.ratelimit import FEDERATION_LIMIT_KEYS, FederationLimits
 from veche.storage.cache import CACHE_SIZE_KEYS, CacheSizes
 
 ENV_PREFIX = "VECHE_"
@@ -70,6 +71,7 @@ _FILE_KEYS = (
     "turn_shared_secret",
     "turn_user_lifetime",
     "caches",
+    "federation_limits",
 )
 
 
@@ -147,6 +149,8 @@ class Config:
     turn_shared_secret: str | None = None
     turn_user_lifetime: int = 86400  # seconds
     caches: CacheSizes = CacheSizes()
+    # What one origin server may ask at a time (applied while rate_limits is on).
+    federation_limits: FederationLimits = FederationLimits()
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -253,6 +257,7 @@ class _Builder:
             turn_shared_secret=self.setting("turn_shared_secret", None, _parse_secret),
             turn_user_lifetime=self.setting("turn_user_lifetime", 86400, _parse_seconds),
             caches=self.setting("caches", CacheSizes(), _parse_cache_sizes),
+            federation_limits=self.setting("federation_limits", FederationLimits(), _parse_federation_limits),
         )
         if config.turn_uris and not config.turn_shared_secret:
             raise ConfigError(env_var("turn_shared_secret"), "turn_uris need the TURN server's shared secret")
@@ -557,6 +562,31 @@ def _parse_cache_sizes(value: Any) -> CacheSizes:
     return CacheSizes(**sizes)
 
 
+def _parse_federation_limits(value: Any) -> FederationLimits:
+    # A mapping in the file; the same as a JSON object in the environment.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("expected a JSON object of federation limits") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of federation limits ({', '.join(FEDERATION_LIMIT_KEYS)})")
+    limits: dict[str, Any] = {}
+    for key, limit in value.items():
+        if key not in FEDERATION_LIMIT_KEYS:
+            raise ValueError(f"unknown federation limit {key!r} (known: {', '.join(FEDERATION_LIMIT_KEYS)})")
+        if key.endswith("per_second"):
+            if type(limit) not in (int, float) or not limit > 0:
+                raise ValueError(f"{key}: expected a positive number of requests a second, got {limit!r}")
+            limits[key] = float(limit)
+        else:
+            least = 0 if key == "queued" else 1
+            if type(limit) is not int or limit < least:
+                raise ValueError(f"{key}: expected a whole number of requests of at least {least}, got {limit!r}")
+            limits[key] = limit
+    return FederationLimits(**limits)
+
+
 def _parse_key_servers(value: Any) -> tuple[TrustedKeyServer, ...]:
     # Server names, comma-separated in the environment; in the file also mappings
     # {server_name, verify_keys} that pin the notary's keys.
@@ -694,4 +724,18 @@ url_previews: "off"
 #   interned_ids: 20000
 #   room_tails: 5000
 #   memberships: 5000
+
+# What one federation peer may ask of this server, while rate_limits is on (defaults
+# shown): requests a second and the burst beyond it, the same for expensive requests
+# (backfill, state, state_ids, event_auth, get_missing_events, send_join, key claims,
+# media downloads), requests in flight at once and requests waiting for a slot. Beyond
+# them the peer is answered 429 and retries later; transactions (/send) take slots only.
+# federation_limits:
+#   per_second: 50
+#   burst: 500
+#   expensive_per_second: 10
+#   expensive_burst: 100
+#   concurrent: 10
+#   expensive_concurrent: 3
+#   queued: 100
 """

@@ -36,6 +36,7 @@ from veche.services.federation import FederationServices
 from veche.services.federation.room_events import FederationEvents
 from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.backfill import BackfillServer
+from veche.services.federation.origin_limits import OriginLimiter
 from veche.services.federation.invites import FederatedInvites
 from veche.services.federation.membership_requests import MembershipRequests
 from veche.services.federation.remote_membership import FederatedMembership
@@ -168,7 +169,10 @@ class HomeServer:
             self.federation = FederationServices(config, db, signing_key, event_stores.events)
         except TlsSetupError as e:
             raise StartupError(str(e)) from None
-        self.server_auth = ServerAuth(self.federation.request_auth)
+        self.server_auth = ServerAuth(
+            self.federation.request_auth,
+            OriginLimiter(config.federation_limits, enabled=config.rate_limits),
+        )
         self.user_directory = UserDirectory(
             UserDirectoryStore(db), search_all_users=config.user_directory_search_all_users
         )

@@ -67,6 +67,7 @@ from veche.api.federation import backfill as federation_backfill
 from veche.api.federation import send as federation_send
 from veche.api.federation import version as federation_version
 from veche.api.federation import wellknown as server_wellknown
+from veche.api.federation.auth import admission_middleware
 from veche.api.media import federation as media_federation
 from veche.api.http import MAX_JSON_BODY, add_cors_headers, error_middleware
 
@@ -140,7 +141,9 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
 
 
 def build_app(hs: HomeServer, resources: Iterable[str]) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_JSON_BODY)
+    app = web.Application(
+        middlewares=[error_middleware, admission_middleware], client_max_size=MAX_JSON_BODY
+    )
     for resource in sorted(resources):
         for module_routes in ROUTE_MODULES[resource]:
             app.add_routes(module_routes(hs))

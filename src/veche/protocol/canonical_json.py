@@ -97,8 +97,12 @@ def decode_json(data: bytes | str, *, strict: bool = True) -> Any:
     if _contains_float(value):
         # orjson turns integers beyond 64 bits into floats; the stdlib parser keeps them
         # exact. The text already passed orjson, so this parse cannot meet NaN or
-        # surrogates, only the numbers it must get right.
-        value = json.loads(data, parse_constant=_reject_constant)
+        # surrogates, only the numbers it must get right, but it recurses: orjson's depth
+        # limit is above Python's recursion limit.
+        try:
+            value = json.loads(data, parse_constant=_reject_constant)
+        except RecursionError:
+            raise CanonicalJsonError("invalid JSON: nested too deeply") from None
     if strict:
         _check_int_range(value)
     return value

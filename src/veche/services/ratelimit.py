@@ -93,3 +93,20 @@ class RateLimiter:
             for k, bucket in self._buckets.items()
             if bucket[0] + (now - bucket[1]) * bucket[2].per_second < bucket[2].burst
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FederationLimits:
+    """Per-origin bounds on inbound federation requests (the `federation_limits`
+    setting; services/federation/origin_limits.py applies them)."""
+
+    per_second: float = 50.0
+    burst: int = 500
+    expensive_per_second: float = 10.0
+    expensive_burst: int = 100
+    concurrent: int = 10
+    expensive_concurrent: int = 3
+    queued: int = 100
+
+
+FEDERATION_LIMIT_KEYS = tuple(FederationLimits.__dataclass_fields__)

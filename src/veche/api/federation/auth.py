@@ -1,32 +1,40 @@
 """Authenticating an incoming federation request at the HTTP edge.
 
-`ServerAuth.require(request)` reads the body (once; `read_federation_body` hands the same
-parsed JSON to the handler afterwards), checks the X-Matrix signature through
-`RequestAuthenticator` and returns the origin server name, or raises 401 M_UNAUTHORIZED.
+`ServerAuth.require(request, kind)` reads the body (once, at most MAX_JSON_BODY bytes;
+`read_federation_body` hands the same parsed JSON to the handler afterwards), checks the
+X-Matrix signature through `RequestAuthenticator`, admits the request under its origin's
+limits (`OriginLimiter`: 429 when over them) and returns the origin server name, or raises
+401 M_UNAUTHORIZED. The origin's slot is held until the handler returns: `admission_middleware`
+releases it.
 """
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from veche.api.http import MAX_JSON_BODY
 from veche.errors import MatrixError
 from veche.protocol.canonical_json import CanonicalJsonError, decode_json
+from veche.services.federation.origin_limits import OriginLimiter, RequestKind
 from veche.services.federation.transport_auth import RequestAuthenticator, RequestAuthError
 
 _BODY_KEY = web.RequestKey("veche.federation_body", object)
+_ADMISSION_KEY = web.RequestKey("veche.federation_admission", AsyncExitStack)
 
 
 class ServerAuth:
-    def __init__(self, authenticator: RequestAuthenticator) -> None:
+    def __init__(self, authenticator: RequestAuthenticator, limiter: OriginLimiter) -> None:
         self._authenticator = authenticator
+        self._limiter = limiter
 
-    async def require(self, request: web.Request) -> str:
+    async def require(self, request: web.Request, kind: RequestKind = RequestKind.QUERY) -> str:
         content = await read_federation_body(request)
         try:
-            return await self._authenticator.authenticate(
+            origin = await self._authenticator.authenticate(
                 request.method,
                 request.raw_path,
                 request.headers.getall("Authorization", []),
@@ -34,6 +42,18 @@ class ServerAuth:
             )
         except RequestAuthError as e:
             raise MatrixError(401, "M_UNAUTHORIZED", str(e)) from None
+        # After authentication: an unsigned request must not spend a real origin's budget.
+        await request[_ADMISSION_KEY].enter_async_context(self._limiter.admit(origin, kind))
+        return origin
+
+
+@web.middleware
+async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gives the request a place for what `ServerAuth.require` admits, released when the
+    handler is done (a streamed answer is written by then)."""
+    async with AsyncExitStack() as admission:
+        request[_ADMISSION_KEY] = admission
+        return await handler(request)
 
 
 async def read_federation_body(request: web.Request) -> Any:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from veche.errors import invalid_param, missing_param
 from veche.protocol.canonical_json import encode_canonical_json
+from veche.services.federation.origin_limits import RequestKind
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def backfill(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         from_ids = request.query.getall("v", [])
         if not from_ids:
             raise missing_param("v is required")

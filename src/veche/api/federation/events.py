@@ -11,6 +11,7 @@ from aiohttp import web
 from veche.api.federation.auth import read_federation_body
 from veche.errors import MatrixError, missing_param
 from veche.protocol.canonical_json import encode_canonical_json
+from veche.services.federation.origin_limits import RequestKind
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -56,24 +57,24 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         )
 
     async def get_state(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         pdus, auth_chain = await reads.get_state(origin, request.match_info["roomId"], _event_id_param(request))
         return _events_response({"pdus": pdus, "auth_chain": auth_chain})
 
     async def get_state_ids(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         pdu_ids, chain_ids = await reads.get_state_ids(
             origin, request.match_info["roomId"], _event_id_param(request)
         )
         return _events_response({"pdu_ids": pdu_ids, "auth_chain_ids": chain_ids})
 
     async def get_event_auth(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         chain = await reads.get_event_auth(origin, request.match_info["roomId"], request.match_info["eventId"])
         return _events_response({"auth_chain": chain})
 
     async def get_missing_events(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         body = await read_federation_body(request) or {}
         events = await reads.get_missing_events(
             origin,

@@ -12,6 +12,7 @@ from aiohttp import web
 from veche.api.federation.auth import read_federation_body
 from veche.errors import MatrixError, bad_json
 from veche.protocol.canonical_json import encode_canonical_json
+from veche.services.federation.origin_limits import RequestKind
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -46,7 +47,9 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         return handler
 
     async def received(request: web.Request, membership: str) -> Any:
-        origin = await hs.server_auth.require(request)
+        # A join's answer is the room's whole state and auth chain.
+        kind = RequestKind.EXPENSIVE if membership == "join" else RequestKind.QUERY
+        origin = await hs.server_auth.require(request, kind)
         body = await read_federation_body(request)
         if not isinstance(body, dict):
             raise bad_json("The body must be the signed event")

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from veche.api.federation.auth import read_federation_body
 from veche.api.http import json_response
+from veche.services.federation.origin_limits import RequestKind
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -17,7 +18,7 @@ FEDERATION_V1 = "/_matrix/federation/v1"
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def send_transaction(request: web.Request) -> web.Response:
-        origin = await hs.server_auth.require(request)
+        origin = await hs.server_auth.require(request, RequestKind.TRANSACTION)
         body = await read_federation_body(request)
         answer = await hs.federation_events.transactions.on_transaction(
             origin, request.match_info["txnId"], body

@@ -10,6 +10,7 @@ from aiohttp import web
 from veche.api.federation.auth import read_federation_body
 from veche.api.http import json_response
 from veche.errors import bad_json
+from veche.services.federation.origin_limits import RequestKind
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -31,7 +32,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         return json_response(await keys.query_for_server(wanted))
 
     async def claim(request: web.Request) -> web.Response:
-        await hs.server_auth.require(request)
+        await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         wanted = _field(await read_federation_body(request), "one_time_keys")
         if not all(
             isinstance(devices, dict) and all(isinstance(a, str) for a in devices.values())

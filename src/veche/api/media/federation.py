@@ -18,6 +18,7 @@ from aiohttp import web
 from veche.api.media.params import int_param, thumbnail_query
 from veche.errors import not_found
 from veche.protocol.media import content_disposition
+from veche.services.federation.origin_limits import RequestKind
 from veche.services.media.repository import MediaFile
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     repository = hs.media.repository
 
     async def download(request: web.Request) -> web.StreamResponse:
-        await hs.server_auth.require(request)
+        await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         found = await repository.download(
             hs.server_name, request.match_info["media_id"], timeout_ms=int_param(request, "timeout_ms")
         )
@@ -40,7 +41,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         )
 
     async def thumbnail(request: web.Request) -> web.StreamResponse:
-        await hs.server_auth.require(request)
+        await hs.server_auth.require(request, RequestKind.EXPENSIVE)
         size, animated = thumbnail_query(request)
         found = await repository.thumbnail(
             hs.server_name,

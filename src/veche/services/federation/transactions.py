@@ -1,7 +1,10 @@
 """Handling PUT /_matrix/federation/v1/send/{txnId} (server-server-api.md "Transactions",
 transactions.yaml).
 
-A transaction is processed once per (origin, txnId): a retry gets the stored answer. Its
+A transaction is processed once per (origin, txnId): a retry gets the stored answer. An
+origin's transactions are processed one at a time, as the spec has senders send them: one
+sent while another is in hand waits for it (so a hostile peer cannot flood the server with
+parallel transactions; `OriginLimiter` bounds how many may wait). Its
 PDUs are handled independently (a bad one gets an error in the answer and does not stop
 the others), rooms in parallel and each room's PDUs in depth order; then its EDUs. A PDU
 withdrawing a local user's invite or knock in a room not held here is kept out of band
@@ -58,7 +61,7 @@ class TransactionHandler:
     async def on_transaction(self, origin: str, txn_id: str, body: Any) -> dict[str, Any]:
         pdus, edus = _parse_body(body)
         await self._outbox.peer_is_back(origin)
-        async with self._locks.hold((origin, txn_id)):
+        async with self._locks.hold(origin):
             answer = await self._store.get_response(origin, txn_id)
             if answer is not None:
                 return answer

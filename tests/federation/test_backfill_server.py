@@ -1,5 +1,6 @@
 """Serving /backfill (`BackfillServer`) on SQLite and PostgreSQL: a deep request is answered
-nearest first, and its walk reads the prev events of each layer in one batch."""
+nearest first, its walk reads the prev events of each layer in one batch, and the history
+visibility of the answer is read in one batch too."""
 
 from __future__ import annotations
 
@@ -30,23 +31,24 @@ async def test_a_deep_backfill_reads_each_layer_once(
         batches.append(len(ids))
         return await get_events(ids)
 
-    reads = hs.federation_events.reads
-    pdus_for_server = reads.pdus_for_server
+    state_reads: list[int] = []
+    get_snapshot_state_ids = hs.stores.state.get_snapshot_state_ids
 
-    async def walk_done(origin: str, events: Any) -> Any:
-        # What history visibility reads afterwards is not the walk's.
-        monkeypatch.setattr(hs.stores.events, "get_events", get_events)
-        return await pdus_for_server(origin, events)
+    async def counting_state_ids(snapshot: int, types: Any = None) -> Any:
+        state_reads.append(snapshot)
+        return await get_snapshot_state_ids(snapshot, types)
 
     monkeypatch.setattr(hs.stores.events, "get_events", counting_get_events)
-    monkeypatch.setattr(reads, "pdus_for_server", walk_done)
+    monkeypatch.setattr(hs.stores.state, "get_snapshot_state_ids", counting_state_ids)
     pdus = await hs.federation_backfill.backfill(hs.server_name, room_id, [sent[-1].event_id], 1000)
 
     bodies = [pdu["content"]["body"] for pdu in pdus]
     assert bodies == [f"m{i}" for i in reversed(range(20, MAX_BACKFILL + 20))]
-    # The given events, then one read per layer walked (a chain: one event per layer),
-    # never one per event plus one per layer.
-    assert len(batches) <= len(pdus) + 1
+    # The given events, one read per layer walked (a chain: one event per layer), and one
+    # for the history visibility of them all; never one per event plus one per layer.
+    assert len(batches) <= len(pdus) + 2
+    # The messages share the state after the last state event: it is read once.
+    assert len(state_reads) == 1
 
     monkeypatch.setattr(hs.stores.events, "get_events", get_events)
     whole = await hs.federation_backfill.backfill(hs.server_name, room_id, [sent[5].event_id], MAX_BACKFILL)

@@ -119,23 +119,53 @@ class PeerReads:
         return await self._for_server(origin, events)
 
     async def _for_server(self, origin: str, events: Iterable[Event]) -> list[dict[str, Any]]:
-        return [e.pdu if await self._visible_to(origin, e) else redact(e.pdu, e.room_version) for e in events]
+        events = list(events)
+        visible = await self._visible_to(origin, events)
+        return [e.pdu if e.event_id in visible else redact(e.pdu, e.room_version) for e in events]
 
-    async def _visible_to(self, origin: str, event: Event) -> bool:
-        """History visibility for servers: whether one of its users could see the event."""
-        snapshot = await self._stores.state.get_snapshot_after(event.event_id)
-        if snapshot is None:
-            return True
-        state = await self._stores.state.get_snapshot_state_ids(snapshot, ["m.room.history_visibility", "m.room.member"])
-        visibility_id = state.get(HISTORY_VISIBILITY_KEY)
-        visibility = "shared"
-        if visibility_id is not None:
-            visibility_event = await self._stores.events.get_event(visibility_id)
-            if visibility_event is not None:
-                visibility = visibility_event.content.get("history_visibility", "shared")
-        if visibility in ("world_readable", "shared"):
-            return True
-        allowed = ("join", "invite") if visibility == "invited" else ("join",)
-        member_ids = [eid for (t, user), eid in state.items() if t == "m.room.member" and server_of(user) == origin]
-        members = await self._stores.events.get_events(member_ids)
-        return any(m.membership in allowed for m in members.values())
+    async def _visible_to(self, origin: str, events: list[Event]) -> set[str]:
+        """History visibility for servers: the events one of its users could see.
+
+        Batched: one read of the events' snapshots, the state of each distinct snapshot
+        (a run of messages shares one), one read of the events that state names.
+        """
+        snapshots = await self._stores.state.get_snapshots_after(e.event_id for e in events)
+        states = {
+            snapshot: await self._stores.state.get_snapshot_state_ids(
+                snapshot, ["m.room.history_visibility", "m.room.member"]
+            )
+            for snapshot in set(snapshots.values())
+        }
+        # What decides: the visibility event and the origin's members in each state.
+        deciding = {
+            snapshot: [
+                event_id
+                for (event_type, state_key), event_id in state.items()
+                if (event_type, state_key) == HISTORY_VISIBILITY_KEY
+                or (event_type == "m.room.member" and server_of(state_key) == origin)
+            ]
+            for snapshot, state in states.items()
+        }
+        loaded = await self._stores.events.get_events({eid for ids in deciding.values() for eid in ids})
+        visible_in = {
+            snapshot: _server_may_see(states[snapshot].get(HISTORY_VISIBILITY_KEY), ids, loaded)
+            for snapshot, ids in deciding.items()
+        }
+        return {e.event_id for e in events if e.event_id not in snapshots or visible_in[snapshots[e.event_id]]}
+
+
+def _server_may_see(visibility_id: str | None, deciding: list[str], loaded: dict[str, Event]) -> bool:
+    """Whether a server whose members' events are among `deciding` may see an event
+    under the history visibility event `visibility_id` (server-server-api.md, "Visibility")."""
+    visibility = "shared"
+    visibility_event = loaded.get(visibility_id) if visibility_id is not None else None
+    if visibility_event is not None:
+        visibility = visibility_event.content.get("history_visibility", "shared")
+    if visibility in ("world_readable", "shared"):
+        return True
+    allowed = ("join", "invite") if visibility == "invited" else ("join",)
+    return any(
+        loaded[event_id].membership in allowed
+        for event_id in deciding
+        if event_id != visibility_id and event_id in loaded
+    )

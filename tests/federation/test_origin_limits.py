@@ -193,7 +193,7 @@ async def test_oversize_and_malformed_bodies_are_refused(
     # Nested deeper than canonical JSON allows but within the parser's bound: the
     # signature cannot be checked over it, so the request is not authenticated.
     status, answer = await raw_send(a, certificate, b'{"a": ' + b"[" * 600 + b"]" * 600 + b"}", c)
-    assert status in (400, 401) and answer["errcode"] in ("M_NOT_JSON", "M_BAD_JSON", "M_UNAUTHORIZED")
+    assert (status, answer["errcode"]) == (401, "M_UNAUTHORIZED")
 
     # The server is still answering well-formed transactions.
     body = {"origin": c.server_name, "origin_server_ts": c.sender.now_ms(), "pdus": [], "edus": []}

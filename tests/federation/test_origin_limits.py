@@ -1,5 +1,5 @@
 """Untrusted input limits on inbound federation (issue 6), over real HTTP and TLS: three
-Veche servers, `a` with rate limits on, `b` and `c` its peers.
+Veche servers, `a` with rate limits on (on both engines), `b` and `c` its peers.
 
 - a flood from one origin is answered 429 M_LIMIT_EXCEEDED while another origin is served;
 - expensive requests have their own, smaller bucket and slots;
@@ -38,14 +38,19 @@ def limits() -> dict[str, Any]:
 
 @pytest.fixture
 async def trio(
-    certificate: Certificate, tmp_path: Path, limits: dict[str, Any]
+    certificate: Certificate, tmp_path: Path, limits: dict[str, Any], migrated_database_target: str
 ) -> AsyncIterator[tuple[HomeServer, HomeServer, HomeServer]]:
+    """`a` on SQLite and (with VECHE_TEST_POSTGRES) PostgreSQL, its peers on SQLite."""
     started: list[HomeServer] = []
     try:
         for name in ("a", "b", "c"):
             environ = federation_environ(certificate, tmp_path / name, free_port())
             if name == "a":
-                environ |= {"VECHE_RATE_LIMITS": "on", "VECHE_FEDERATION_LIMITS": json.dumps(limits)}
+                environ |= {
+                    "VECHE_DATABASE": migrated_database_target,
+                    "VECHE_RATE_LIMITS": "on",
+                    "VECHE_FEDERATION_LIMITS": json.dumps(limits),
+                }
             started.append(await start_server(environ))
         for hs in started:
             await hs.federation_events.outbox.stop()

@@ -191,9 +191,19 @@ class RoomSync:
             room_id: recents[room_id].limited or (room_id in full and request.since is not None)
             for room_id in room_ids
         }
-        states_at_start = await self._states_before({room_id: recents[room_id].events for room_id in room_ids})
         partial = [room_id for room_id in room_ids if room_id not in full]
         at_since = await self._stores.events.get_latest_event_ids_at(partial, since_pos) if partial else {}
+        # The state at the timeline's start matters where the client lacks some of it: a
+        # room it gets in full, or a gap in the timeline. Otherwise (most incremental syncs)
+        # the timeline carries every change and `state` is empty.
+        needs_start = [
+            room_id for room_id in room_ids
+            if not request.use_state_after and (room_id in full or room_id not in at_since or limited[room_id])
+        ]
+        states_at_start = (
+            await self._states_before({room_id: recents[room_id].events for room_id in needs_start})
+            if needs_start else {}
+        )
         # The state the client had at `since`, where the answer depends on it.
         had_at_since = await self._stores.state.get_states_after(
             at_since[room_id] for room_id in partial
@@ -204,6 +214,9 @@ class RoomSync:
         )
         wanted: dict[str, dict[StateKey, str]] = {}
         for room_id in room_ids:
+            if not request.use_state_after and room_id not in states_at_start:
+                wanted[room_id] = {}
+                continue
             event_at_since = at_since.get(room_id)
             if room_id in full or event_at_since is None:
                 client_had: Mapping[StateKey, str] = {}

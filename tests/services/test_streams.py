@@ -31,3 +31,10 @@ def test_is_after_looks_at_every_stream():
         ahead = StreamToken().advance(stream, 1)
         assert ahead.is_after(StreamToken())
         assert not StreamToken().is_after(ahead)
+
+
+def test_advance_moves_one_stream():
+    token = StreamToken(events=3, typing=2)
+    assert token.advance(Stream.EVENTS, 3) == token
+    assert token.advance(Stream.EVENTS, 5) == StreamToken(events=5, typing=2)
+    assert token.advance(Stream.TYPING, 1) == StreamToken(events=3, typing=1)

@@ -8,14 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 import argon2
 
 # Each argon2id hash holds `memory_cost` KiB while it runs; bounding the workers bounds the
-# memory a burst of logins can take.
-MAX_CONCURRENT_HASHES = 2
+# memory a burst of logins can take. One at a time keeps a burst of registrations from
+# adding more than 9 MiB to the process, and leaves the other cores to everything else.
+MAX_CONCURRENT_HASHES = 1
 
 # OWASP's password storage guidance rates argon2id at 9 MiB, 4 passes (equally 19 MiB,
 # 2 passes) as equal to bcrypt at cost 10. Synapse's default is bcrypt cost 12, four times
-# that work, so Veche runs four times the passes: at least Synapse's strength, while two
-# concurrent hashes add under 20 MB to the process (RFC 9106's 64 MiB option would add
-# 128 MB). Hashes made with other parameters are redone at the next login (needs_rehash).
+# that work, so Veche runs four times the passes: at least Synapse's strength, while a hash
+# adds 9 MiB to the process (RFC 9106's 64 MiB option would add 64). Hashes made with
+# other parameters are redone at the next login (needs_rehash).
 TIME_COST = 16
 MEMORY_COST_KIB = 9 * 1024
 PARALLELISM = 1

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from veche.storage.database import Database, IntegrityError, Transaction
+from veche.storage.database import Database, DatabaseError, IntegrityError, Transaction
 from veche.storage.group_commit import GroupCommitter, WriterConnection
 
 
@@ -144,3 +144,23 @@ async def test_a_failed_commit_fails_every_member() -> None:
     async with committer.transaction():
         pass
     assert writer.log[-1] == "commit"
+
+
+async def test_closing_waits_for_the_transaction_under_way_then_refuses_new_ones() -> None:
+    writer = _RecordingWriter()
+    committer = GroupCommitter(writer)
+    inside = asyncio.Event()
+
+    async def slow() -> None:
+        async with committer.transaction():
+            inside.set()
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(slow())
+    await inside.wait()
+    assert await committer.close()
+    assert task.done() and writer.log[-1] == "commit"
+    with pytest.raises(DatabaseError):
+        async with committer.transaction():
+            pass
+

@@ -15,6 +15,10 @@ outside transactions (other connections) see only committed data, as before.
 A batch is committed when nobody is waiting for the writer, or when it has reached
 MAX_BATCH transactions or MAX_BATCH_SECONDS of age, so a steady stream of writers cannot
 hold back the first ones' answers indefinitely.
+
+Closing drains: `close()` waits for the transactions already under way (and their commit)
+to end and refuses new ones, so the engine never closes its writer connection in the
+middle of a statement.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from veche.storage.database import Transaction
+from veche.storage.database import DatabaseError, Transaction
 
 MAX_BATCH = 200
 MAX_BATCH_SECONDS = 0.02
+# How long closing waits for the transactions under way before giving up on them.
+CLOSE_DRAIN_SECONDS = 10.0
 
 T = TypeVar("T")
 TxnT = TypeVar("TxnT", bound=Transaction)
@@ -106,11 +112,27 @@ class GroupCommitter(Generic[TxnT]):
         self._waiting = 0
         self._batch: _Batch | None = None
         self._committing: asyncio.Task[None] | None = None
+        self._closing = False
 
     def transaction(self) -> _LogicalTransaction[TxnT]:
         return _LogicalTransaction(self)
 
+    async def close(self) -> bool:
+        """Refuse new transactions and wait for those under way to commit or roll back;
+        False when they did not end within CLOSE_DRAIN_SECONDS. The writer stays held."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._lock.acquire(), CLOSE_DRAIN_SECONDS)
+        except TimeoutError:
+            return False
+        if self._batch is not None:
+            # Members whose would-be successor gave up waiting: nobody else will commit them.
+            await self._commit_holding_lock(self._batch)
+        return True
+
     async def _enter(self) -> tuple[_Batch, TxnT]:
+        if self._closing:
+            raise DatabaseError("the database is closing")
         self._waiting += 1
         try:
             await self._lock.acquire()
@@ -162,6 +184,12 @@ class GroupCommitter(Generic[TxnT]):
 
     async def _commit(self, batch: _Batch, *, release: bool = False) -> None:
         """Commit the batch (releasing its last member's savepoint first, with `release`)."""
+        try:
+            await self._commit_holding_lock(batch, release=release)
+        finally:
+            self._lock.release()
+
+    async def _commit_holding_lock(self, batch: _Batch, *, release: bool = False) -> None:
         self._batch = None
         try:
             await (self._writer.release_and_commit() if release else self._writer.commit())
@@ -170,10 +198,8 @@ class GroupCommitter(Generic[TxnT]):
                 await self._writer.rollback()
             finally:
                 _settle(batch, e)
-                self._lock.release()
             return
         _settle(batch, None)
-        self._lock.release()
 
     async def _finish_after_failure(self, error: BaseException) -> None:
         """The physical transaction is unusable: fail its batch and start afresh."""

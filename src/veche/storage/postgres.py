@@ -7,6 +7,7 @@ share one WAL flush; reads outside transactions use the rest of the pool.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from itertools import groupby
@@ -18,6 +19,8 @@ import asyncpg
 from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
 from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_postgres
+
+logger = logging.getLogger(__name__)
 
 
 def _rowcount(status: str) -> int:
@@ -123,6 +126,13 @@ class _PostgresWriter(WriterConnection[_PostgresTransaction]):
             await self._pool.release(self._conn)
             self._conn = None
 
+    async def abort(self) -> None:
+        """Drop the connection under a statement that never ended; the server rolls back."""
+        if self._conn is not None:
+            self._conn.terminate()
+            await self._pool.release(self._conn)
+            self._conn = None
+
 
 class PostgresDatabase(Database):
     engine = "postgres"
@@ -131,6 +141,7 @@ class PostgresDatabase(Database):
         self._pool = pool
         self._writer = _PostgresWriter(pool)
         self._committer = GroupCommitter(self._writer)
+        self._closed = False
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
@@ -147,5 +158,12 @@ class PostgresDatabase(Database):
         return [tuple(r) for r in await self._pool.fetch(to_postgres(sql), *args)]
 
     async def close(self) -> None:
-        await self._writer.close()
+        if self._closed:
+            return
+        self._closed = True
+        if await self._committer.close():
+            await self._writer.close()
+        else:
+            logger.warning("closing the database with a write transaction still under way")
+            await self._writer.abort()
         await self._pool.close()

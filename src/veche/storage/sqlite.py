@@ -10,6 +10,7 @@ while the writer writes, each seeing the last committed state.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +23,8 @@ import orjson
 from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
 from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_sqlite
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -149,7 +152,7 @@ class SqliteDatabase(Database):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._committer = GroupCommitter(_SqliteWriter(self))
-        self._closed = False
+        self._closing = self._closed = False
 
     @classmethod
     async def open(cls, path: str, *, synchronous: str = "FULL", readers: int = 3) -> SqliteDatabase:
@@ -193,8 +196,11 @@ class SqliteDatabase(Database):
         return await self._run(self._readers, lambda conn: _fetchall(conn, sql, args))
 
     async def close(self) -> None:
-        if self._closed:
+        if self._closing:
             return
+        self._closing = True
+        if not await self._committer.close():
+            logger.warning("closing the database with a write transaction still under way")
         self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._shutdown)

@@ -803,14 +803,7 @@ class EventStore:
 
     async def _tails_of(self, room_nids: Iterable[int]) -> dict[int, _RoomTail]:
         """The tails of many rooms, the uncached ones read in one query."""
-        found: dict[int, _RoomTail] = {}
-        missing = []
-        for room_nid in set(room_nids):
-            tail = self._tails.get(room_nid)
-            if tail is None:
-                missing.append(room_nid)
-            else:
-                found[room_nid] = tail
+        found, missing = self._tails.get_many(set(room_nids))
         if not missing:
             return found
         changes = {room_nid: self._tail_changes.get(room_nid, 0) for room_nid in missing}

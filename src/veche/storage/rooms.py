@@ -203,14 +203,8 @@ class RoomStore:
 
     async def get_many_joined_members(self, room_ids: Iterable[str]) -> dict[str, list[str]]:
         """`get_joined_members` for many rooms, the uncached ones read in one query."""
-        found: dict[str, list[str]] = {}
-        missing = []
-        for room_id in set(room_ids):
-            cached = self._joined.get(room_id)
-            if cached is None:
-                missing.append(room_id)
-            else:
-                found[room_id] = list(cached)
+        cached, missing = self._joined.get_many(set(room_ids))
+        found = {room_id: list(joined) for room_id, joined in cached.items()}
         if not missing:
             return found
         changes = {room_id: self._joined_changes.get(room_id, 0) for room_id in missing}

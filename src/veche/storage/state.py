@@ -130,16 +130,8 @@ class StateStore:
     async def load_snapshots(self, snapshot_nids: Iterable[int]) -> dict[int, NidState]:
         """The full contents of many snapshots (committed ones), their uncached chains read
         in one query; do not modify the returned mappings."""
-        found: dict[int, NidState] = {}
-        loaded: dict[int, tuple[int, NidState]] = {}
-        missing = []
-        for nid in set(snapshot_nids):
-            cached = self._snapshots.get(nid)
-            if cached is None:
-                missing.append(nid)
-            else:
-                loaded[nid] = cached
-                found[nid] = cached[1]
+        loaded, missing = self._snapshots.get_many(set(snapshot_nids))
+        found = {nid: state for nid, (_, state) in loaded.items()}
         if not missing:
             return found
         rows = await self._db.fetchall(

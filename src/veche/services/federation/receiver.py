@@ -163,25 +163,21 @@ class PduReceiver:
         Malformed, badly signed or foreign-room PDUs and those whose auth events are
         nowhere to be found are dropped.
         """
-        parsed: dict[str, Event] = {}
-        for pdu in pdus:
-            try:
-                event = parse_pdu(pdu, room_version)
-            except InvalidPdu as e:
-                logger.info("Dropping a malformed event from %s: %s", origin, e)
-                continue
-            if event.room_id == room_id:
-                parsed[event.event_id] = event
+        parsed = _parse_room_pdus(origin, room_id, room_version, pdus)
         held = await self._stores.events.have_events(parsed)
         todo = {event_id: event for event_id, event in parsed.items() if event_id not in held}
         stored = await self._stores.events.get_events(held)
+        # Auth events already held, read at once; those stored below join as they are.
+        known = await self._stores.events.get_events(
+            {auth_id for event in todo.values() for auth_id in event.auth_event_ids}
+        )
         for event in _auth_order(todo):
             try:
                 event = await self._verifier.verify(event)
             except SignatureError as e:
                 logger.info("Dropping %s from %s: %s", event.event_id, origin, e)
                 continue
-            auth = await self._stores.events.get_events(event.auth_event_ids)
+            auth = {auth_id: known[auth_id] for auth_id in event.auth_event_ids if auth_id in known}
             if len(auth) != len(set(event.auth_event_ids)):
                 logger.info("Dropping %s: some of its auth events are unknown", event.event_id)
                 continue
@@ -190,7 +186,7 @@ class PduReceiver:
                 continue
             event.rejected_reason = _auth_against_own_auth_events(event, auth, create)
             await self._stores.events.persist_event(event, outlier=True)
-            stored[event.event_id] = event
+            stored[event.event_id] = known[event.event_id] = event
         return stored
 
     async def receive_backfilled(self, origin: str, room_id: str, pdus: Iterable[Any]) -> list[Event]:
@@ -206,15 +202,7 @@ class PduReceiver:
         room_version = await self._stores.rooms.get_room_version(room_id)
         if room_version is None:
             return []
-        parsed: dict[str, Event] = {}
-        for pdu in pdus:
-            try:
-                event = parse_pdu(pdu, room_version)
-            except InvalidPdu as e:
-                logger.info("Dropping a malformed backfilled event from %s: %s", origin, e)
-                continue
-            if event.room_id == room_id:
-                parsed[event.event_id] = event
+        parsed = _parse_room_pdus(origin, room_id, room_version, pdus)
         pending = _PendingHistory()
         async with self._receive_locks.hold(room_id):
             metas = await self._stores.events.get_event_meta(parsed)
@@ -559,6 +547,20 @@ def _auth_against_own_auth_events(event: Event, auth_events: Mapping[str, Event]
     except AuthError as e:
         return e.reason
     return None
+
+
+def _parse_room_pdus(origin: str, room_id: str, room_version: RoomVersion, pdus: Iterable[Any]) -> dict[str, Event]:
+    """The well-formed PDUs of `room_id` among `pdus`, by event ID; the rest are dropped."""
+    parsed: dict[str, Event] = {}
+    for pdu in pdus:
+        try:
+            event = parse_pdu(pdu, room_version)
+        except InvalidPdu as e:
+            logger.info("Dropping a malformed event from %s: %s", origin, e)
+            continue
+        if event.room_id == room_id:
+            parsed[event.event_id] = event
+    return parsed
 
 
 def _auth_order(events: Mapping[str, Event]) -> list[Event]:

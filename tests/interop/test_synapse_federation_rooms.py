@@ -126,44 +126,36 @@ async def test_synapse_invites_veche_user(synapse: SynapseServer, veche_fed: Vec
 # Knocking.
 
 
+async def knock_and_admit(host: MatrixClient, host_server: str, knocker: MatrixClient, name: str) -> None:
+    """`knocker` knocks on a room of `host` (sees the preview, `host` sees the knock), is
+    invited, joins and talks."""
+    room_id = await knockable_room(host)
+    await host.put_state(room_id, "m.room.name", {"name": name})
+    assert await knock(knocker, room_id, [host_server], "let me in") == room_id
+    await knocker.wait_for_membership(room_id, "knock")
+    preview = await knock_state(knocker, room_id)
+    assert preview["m.room.name"]["content"]["name"] == name
+    assert preview["m.room.join_rules"]["content"]["join_rule"] == "knock"
+    knocked = await host.wait_for_event(room_id, "the knock", membership_of(knocker.user_id, "knock"))
+    assert knocked["content"].get("reason") == "let me in"
+    await host.invite(room_id, knocker.user_id)
+    await knocker.wait_for_membership(room_id, "invite")
+    await knocker.join(room_id, via=[host_server])
+    await host.wait_for_event(room_id, "the knocker's join", membership_of(knocker.user_id, "join"))
+    assert (await knocker.get_state(room_id, "m.room.name"))["name"] == name
+    await converse(room_id, host, knocker, "after knocking")
+
+
 async def test_synapse_user_knocks_on_veche_room(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     alice = await veche_fed.register("alice-knocked")
     bob = await synapse.register("bob-knocks")
-    room_id = await knockable_room(alice)
-    await alice.put_state(room_id, "m.room.name", {"name": "Knock here"})
-    assert await knock(bob, room_id, [veche_fed.server_name], "let me in") == room_id
-    await bob.wait_for_membership(room_id, "knock")
-    preview = await knock_state(bob, room_id)
-    assert preview["m.room.name"]["content"]["name"] == "Knock here"
-    assert preview["m.room.join_rules"]["content"]["join_rule"] == "knock"
-    knocked = await alice.wait_for_event(room_id, "bob's knock", membership_of(bob.user_id, "knock"))
-    assert knocked["content"].get("reason") == "let me in"
-    await alice.invite(room_id, bob.user_id)
-    await bob.wait_for_membership(room_id, "invite")
-    await bob.join(room_id, via=[veche_fed.server_name])
-    await alice.wait_for_event(room_id, "bob's join", membership_of(bob.user_id, "join"))
-    assert (await bob.get_state(room_id, "m.room.name"))["name"] == "Knock here"
-    await converse(room_id, alice, bob, "after knocking")
+    await knock_and_admit(alice, veche_fed.server_name, bob, "Knock here")
 
 
 async def test_veche_user_knocks_on_synapse_room(synapse: SynapseServer, veche_fed: VecheServer) -> None:
     bob = await synapse.register("bob-knocked")
     alice = await veche_fed.register("alice-knocks")
-    room_id = await knockable_room(bob)
-    await bob.put_state(room_id, "m.room.name", {"name": "Knock there"})
-    assert await knock(alice, room_id, [synapse.server_name], "let me in") == room_id
-    await alice.wait_for_membership(room_id, "knock")
-    preview = await knock_state(alice, room_id)
-    assert preview["m.room.name"]["content"]["name"] == "Knock there"
-    assert preview["m.room.join_rules"]["content"]["join_rule"] == "knock"
-    knocked = await bob.wait_for_event(room_id, "alice's knock", membership_of(alice.user_id, "knock"))
-    assert knocked["content"].get("reason") == "let me in"
-    await bob.invite(room_id, alice.user_id)
-    await alice.wait_for_membership(room_id, "invite")
-    await alice.join(room_id, via=[synapse.server_name])
-    await bob.wait_for_event(room_id, "alice's join", membership_of(alice.user_id, "join"))
-    assert (await alice.get_state(room_id, "m.room.name"))["name"] == "Knock there"
-    await converse(room_id, alice, bob, "after knocking")
+    await knock_and_admit(bob, synapse.server_name, alice, "Knock there")
 
 
 async def test_veche_user_retracts_a_knock_on_synapse(synapse: SynapseServer, veche_fed: VecheServer) -> None:

@@ -134,12 +134,23 @@ async def test_an_origins_transactions_are_processed_one_at_a_time(
     in_hand: list[str] = []
     overlaps: list[list[str]] = []
     handled: list[str] = []
+    # Set when two transactions must be seen in hand together: each then waits (bounded)
+    # for the other instead of a fixed time, so a slow machine cannot make them miss.
+    both_in_hand: asyncio.Event | None = None
 
     async def slow_receive(origin: str, edu: Any) -> None:
         in_hand.append(origin)
         overlaps.append(list(in_hand))
         handled.append(edu["content"]["n"])
-        await asyncio.sleep(0.2)
+        if both_in_hand is None:
+            await asyncio.sleep(0.2)
+        else:
+            if len(in_hand) == 2:
+                both_in_hand.set()
+            try:
+                await asyncio.wait_for(both_in_hand.wait(), 10)
+            except TimeoutError:
+                pass
         in_hand.remove(origin)
         await receive(origin, edu)
 
@@ -162,6 +173,7 @@ async def test_an_origins_transactions_are_processed_one_at_a_time(
 
     # Another origin's transaction is not held up by c's.
     overlaps.clear()
+    both_in_hand = asyncio.Event()
     await asyncio.gather(send(c, "t4"), send(b, "t1"))
     assert max(len(together) for together in overlaps) == 2
 

@@ -363,6 +363,7 @@ class HomeServer:
         self.pushers = PusherService(
             PusherStore(db), events=event_stores.events, unread_count=self.notification_counts.total_unread
         )
+        self.devices.on_devices_deleted.append(self.pushers.delete_devices)
         self.sender.companions.append(
             PushEvaluator(
                 events=event_stores.events,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.api.conftest import TestUser
 from tests.api.userdata_helpers import call, create_room, join, send_text
 from veche.services.push.pushers import RetryPolicy
 from veche.services.rooms.sending import EventDraft
@@ -88,6 +89,25 @@ async def test_set_list_and_delete_pushers(http, make_user, gateway) -> None:
     delete = {"kind": None, "app_id": "org.example.app", "pushkey": "key-1"}
     assert await call(http, "POST", "/pushers/set", bob, delete) == (200, {})
     assert (await call(http, "GET", "/pushers", bob))[1] == {"pushers": []}
+
+
+async def test_a_deleted_device_loses_its_pushers(http, make_user, gateway) -> None:
+    bob = await make_user("bob")
+    login = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bob"}, "password": bob.password}
+    status, session = await call(http, "POST", "/login", json=login)
+    assert status == 200
+    tablet = TestUser(bob.user_id, session["device_id"], session["access_token"], bob.password)
+    assert (await call(http, "POST", "/pushers/set", bob, pusher_body(gateway.url, pushkey="phone")))[0] == 200
+    assert (await call(http, "POST", "/pushers/set", tablet, pusher_body(gateway.url, pushkey="tablet")))[0] == 200
+
+    assert await call(http, "POST", "/logout", tablet) == (200, {})
+    pushers = (await call(http, "GET", "/pushers", bob))[1]["pushers"]
+    assert [p["pushkey"] for p in pushers] == ["phone"]
+
+    assert await call(http, "POST", "/logout/all", bob) == (200, {})
+    status, session = await call(http, "POST", "/login", json=login)
+    again = TestUser(bob.user_id, session["device_id"], session["access_token"], bob.password)
+    assert (await call(http, "GET", "/pushers", again))[1] == {"pushers": []}
 
 
 async def test_invalid_pushers_are_refused(http, make_user, gateway) -> None:

@@ -99,6 +99,12 @@ class PusherStore:
             "DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?", user_id, app_id, pushkey
         )
 
+    async def delete_for_devices(self, user_id: str, device_ids: list[str]) -> int:
+        """Remove the pushers set from these devices (the devices are gone)."""
+        return await self._db.execute(
+            "DELETE FROM pushers WHERE user_id = ? AND device_id = ANY(?)", user_id, device_ids
+        )
+
     async def delete_pushkeys(self, app_id: str, pushkeys: list[str], url: str) -> int:
         """Remove pushers a gateway (at `url`) rejected (push_notifier.yaml `rejected`)."""
         if not pushkeys:

@@ -129,6 +129,12 @@ class PusherService:
         )
         await self._load_all()
 
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
+        """A deleted device (logout, DELETE /devices, deactivation) stops receiving pushes:
+        its pushers go with it, as its access tokens do."""
+        if await self._store.delete_for_devices(user_id, device_ids):
+            await self._load_all()
+
     def has_pushers(self, user_id: str) -> bool:
         return bool(self._by_user and user_id in self._by_user)
 

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from veche.protocol.events import Event, StateKey, StateMap
+from veche.protocol.join_rules import allowed_room_ids, join_rule
 from veche.protocol.room_versions import RoomVersion
 from veche.protocol.visibility import normalize_history_visibility
 
@@ -84,28 +85,6 @@ def stripped_space_children(children_state: Any, *, suggested_only: bool = False
         and (child["content"].get("suggested") is True or not suggested_only)
     ]
     return sorted(children, key=lambda c: _order_key(c["content"], c["origin_server_ts"], c["state_key"]))
-
-
-def join_rule(state: StateMap) -> str:
-    # No join rules event admits only the invited, as the auth rules read it.
-    event = state.get(("m.room.join_rules", ""))
-    rule = event.content.get("join_rule") if event is not None else None
-    return rule if isinstance(rule, str) else "invite"
-
-
-def allowed_room_ids(state: StateMap) -> list[str]:
-    """The rooms whose members may join a restricted room (its `allow` conditions)."""
-    event = state.get(("m.room.join_rules", ""))
-    allow = event.content.get("allow") if event is not None else None
-    if not isinstance(allow, list):
-        return []
-    return [
-        entry["room_id"]
-        for entry in allow
-        if isinstance(entry, dict)
-        and entry.get("type") == "m.room_membership"
-        and isinstance(entry.get("room_id"), str)
-    ]
 
 
 def is_world_readable(state: StateMap) -> bool:

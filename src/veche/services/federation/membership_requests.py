@@ -20,6 +20,7 @@ from veche.protocol.auth_rules import CREATE_KEY, AuthError, auth_types_for_even
 from veche.protocol.client_events import strip_event_for_invite
 from veche.protocol.events import Event, StateKey
 from veche.protocol.federation_checks import InvalidPdu, parse_pdu
+from veche.protocol.join_rules import restricted_allow_list
 from veche.protocol.power_levels import get_named_level, get_user_power_level
 from veche.protocol.redaction import redact
 from veche.protocol.room_versions import EventFormat, RoomVersion
@@ -221,23 +222,18 @@ class MembershipRequests:
                   if k in state_ids}
         loaded = await self._stores.events.get_events(wanted.values())
         state = {key: loaded[i] for key, i in wanted.items() if i in loaded}
-        join_rules, create = state.get(JOIN_RULES_KEY), state.get(CREATE_KEY)
         member = state.get(("m.room.member", user_id))
-        if join_rules is None or create is None or (member is not None and member.membership in ("invite", "join")):
+        if member is not None and member.membership in ("invite", "join"):
             return None
-        rule = join_rules.content.get("join_rule")
-        rv = create.room_version
-        if not ((rule == "restricted" and rv.restricted_join_rule) or (
-            rule == "knock_restricted" and rv.knock_restricted_join_rule
-        )):
+        allowed = restricted_allow_list(state)
+        if allowed is None:
             return None
-        allowed = _allowed_rooms(join_rules.content.get("allow"))
         known = [r for r in allowed if await self._stores.events.get_forward_extremities(r)]
         if not known:
             raise MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "This server knows none of the allowed rooms")
         if not set(known).intersection(await self._stores.rooms.get_rooms_for_user(user_id, "join")):
             raise forbidden("You are not a member of a room this room's join rules allow")
-        power_levels = state.get(POWER_LEVELS_KEY)
+        create, power_levels = state[CREATE_KEY], state.get(POWER_LEVELS_KEY)
         invite_level = get_named_level("invite", power_levels)
         members = [u for u in await self._stores.rooms.get_joined_members(room_id) if server_of(u) == self._server_name]
         for candidate in sorted(members, key=lambda u: (-get_user_power_level(u, power_levels, create), u)):
@@ -263,12 +259,3 @@ def _references(events: list[Event], room_version: RoomVersion) -> list[Any]:
         return [[e.event_id, e.pdu.get("hashes", {})] for e in events]
     return [e.event_id for e in events]
 
-
-def _allowed_rooms(allow: Any) -> list[str]:
-    if not isinstance(allow, list):
-        return []
-    return [
-        entry["room_id"]
-        for entry in allow
-        if isinstance(entry, dict) and entry.get("type") == "m.room_membership" and isinstance(entry.get("room_id"), str)
-    ]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from veche.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from veche.protocol.events import Event, StateKey
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
+from veche.protocol.join_rules import restricted_allow_list
 from veche.protocol.power_levels import get_named_level, get_user_power_level
 from veche.services.ratelimit import RateLimit, RateLimiter, RateLimits
 from veche.services.rooms.aliases import RoomAliases
@@ -248,21 +249,13 @@ class RoomMembership:
         client-server-api/_index.md "Restricted rooms": the server must check the allow
         conditions itself; the auth rules then only see who vouched.
         """
-        join_rules = state.get(JOIN_RULES_KEY)
-        create = state.get(CREATE_KEY)
-        if join_rules is None or create is None:
+        allowed_rooms = restricted_allow_list(state)
+        if allowed_rooms is None:
             return None
-        rule = join_rules.content.get("join_rule")
-        rv = create.room_version
-        if not ((rule == "restricted" and rv.restricted_join_rule) or (
-            rule == "knock_restricted" and rv.knock_restricted_join_rule
-        )):
-            return None
-        allowed_rooms = _allowed_rooms(join_rules.content.get("allow"))
         mine = set(await self._stores.rooms.get_rooms_for_user(user_id, "join"))
         if not any(r in mine for r in allowed_rooms):
             raise forbidden("You are not invited and not a member of a room this room's join rules allow")
-        power_levels = state.get(POWER_LEVELS_KEY)
+        create, power_levels = state[CREATE_KEY], state.get(POWER_LEVELS_KEY)
         invite_level = get_named_level("invite", power_levels)
         candidates = sorted(
             (u for u in await self._stores.rooms.get_joined_members(room_id) if self._is_local(u)),
@@ -325,18 +318,6 @@ def _unchanged(current: Event, membership: str, content: Mapping[str, Any]) -> b
     if current.membership != membership or membership not in ("join", "invite"):
         return False
     return all(current.content.get(k) == content.get(k) for k in PROFILE_FIELDS)
-
-
-def _allowed_rooms(allow: Any) -> list[str]:
-    if not isinstance(allow, list):
-        return []
-    return [
-        entry["room_id"]
-        for entry in allow
-        if isinstance(entry, dict)
-        and entry.get("type") == "m.room_membership"
-        and isinstance(entry.get("room_id"), str)
-    ]
 
 
 def _no_known_servers(room_id: str) -> MatrixError:

@@ -287,12 +287,20 @@ class EventStore:
             persisted: list[PersistedEvent] = []
             async with self._db.transaction() as txn:
                 before: StateBefore | None = state_before
+                # The nids of the chain's events, interned in this transaction and so not yet
+                # cached: each one is the next one's prev event.
+                chain_nids: dict[str, int] = {}
+                # The room's current snapshot, once an event of the chain has made it so.
+                current: int | None = None
                 for event, stream_ordering, extra in zip(events, orderings, extras):
                     result = await self._persist(
-                        txn, event, before, stream_ordering, False, True, after, alongside=extra
+                        txn, event, before, stream_ordering, False, True, after, alongside=extra,
+                        chain_nids=chain_nids, current_snapshot=current,
                     )
                     persisted.append(result)
                     before = result.snapshot_nid
+                    # An event stored before (same ID) returns early, advancing nothing.
+                    current = result.snapshot_nid if result.stream_ordering == stream_ordering else None
             after.run()
         return persisted
 
@@ -310,15 +318,25 @@ class EventStore:
         backfilled: bool = False,
         track_gaps: bool = False,
         alongside: AlongsideWrites | None = None,
+        chain_nids: dict[str, int] | None = None,
+        current_snapshot: int | None = None,
     ) -> PersistedEvent:
         """`track_gaps`: keep the backward extremities up to date, which events built
-        here on the forward extremities (`persist_event_chain`) can skip."""
+        here on the forward extremities (`persist_event_chain`) can skip.
+        `chain_nids`: event IDs interned earlier in this transaction, to which this event's
+        own is added. `current_snapshot`: the room's current state snapshot, when known
+        (the one an earlier event of this transaction made current)."""
         room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
         prev_ids = event.prev_event_ids
         auth_ids = event.auth_event_ids
         event_nid, new_id = await self._event_ids.intern_one(txn, event.event_id, after)
-        nids = await self._event_ids.intern(txn, {*prev_ids, *auth_ids}, after)
+        known = chain_nids if chain_nids is not None else {}
+        cited = {*prev_ids, *auth_ids}
+        nids = {i: known[i] for i in cited if i in known}
+        nids.update(await self._event_ids.intern(txn, cited.difference(nids), after))
         nids[event.event_id] = event_nid
+        if chain_nids is not None:
+            chain_nids[event.event_id] = event_nid
         state_key_nid = None
         if event.is_state:
             state_key_nid = (await self._state_keys.intern(txn, [event.state_tuple], after))[event.state_tuple]
@@ -395,6 +413,7 @@ class EventStore:
                 known_base=(before_nid, changes),
                 known_keys={state_key_nid: event.state_tuple} if state_key_nid is not None else None,
                 known_event_ids={event_nid: event.event_id},
+                known_current=current_snapshot,
             )
             await self._update_memberships(txn, room_nid, changed, event, event_nid, stream_ordering, after)
         return PersistedEvent(event.event_id, stream_ordering, snapshot_nid)

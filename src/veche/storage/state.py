@@ -304,6 +304,7 @@ class StateStore:
         known_base: tuple[int | None, Mapping[int, int]] | None = None,
         known_keys: Mapping[int, StateKey] | None = None,
         known_event_ids: Mapping[int, str] | None = None,
+        known_current: int | None = None,
     ) -> dict[StateKey, int | None]:
         """Make `state` (stored as `snapshot_nid`) the room's current state.
 
@@ -311,8 +312,12 @@ class StateStore:
         `known_base` = (snapshot, changes) says `state` is that snapshot plus those changes,
         which spares a full comparison when the room's current state is that snapshot.
         `known_keys` / `known_event_ids` name nids the caller created in this transaction.
+        `known_current`: the room's current snapshot, when the caller made it so in this
+        transaction (it is not read again).
         """
-        old_nid = await txn.fetchval("SELECT current_snapshot_nid FROM rooms WHERE room_nid = ?", room_nid)
+        old_nid = known_current
+        if old_nid is None:
+            old_nid = await txn.fetchval("SELECT current_snapshot_nid FROM rooms WHERE room_nid = ?", room_nid)
         if old_nid == snapshot_nid:
             return {}
         changes: dict[int, int | None]

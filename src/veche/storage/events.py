@@ -932,17 +932,22 @@ class EventStore:
             bound, order, stop = "<=", "DESC", ">"
         else:
             bound, order, stop = ">", "ASC", "<="
-        sql = (
-            "SELECT i.event_id, e.depth, e.stream_ordering FROM events e"
-            " JOIN event_ids i ON i.event_nid = e.event_nid"
-            f" WHERE e.room_nid = ? AND (e.depth, e.stream_ordering) {bound} (?, ?) AND {_VISIBLE}"
-        )
+        # The page is picked from the events alone, in the order of the index of visible
+        # events, before its IDs are joined: without planner statistics PostgreSQL otherwise
+        # joined and sorted every event below the token.
+        where = f"e.room_nid = ? AND (e.depth, e.stream_ordering) {bound} (?, ?) AND {_VISIBLE}"
         args: list[object] = [room_nid, from_token.depth, from_token.stream]
         if to_token is not None:
-            sql += f" AND (e.depth, e.stream_ordering) {stop} (?, ?)"
+            where += f" AND (e.depth, e.stream_ordering) {stop} (?, ?)"
             args += [to_token.depth, to_token.stream]
-        sql += f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?"
-        rows = await self._db.fetchall(sql, *args, limit + 1)
+        rows = await self._db.fetchall(
+            "SELECT i.event_id, p.depth, p.stream_ordering FROM ("
+            f" SELECT e.event_nid, e.depth, e.stream_ordering FROM events e WHERE {where}"
+            f" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT ?) AS p"
+            f" JOIN event_ids i ON i.event_nid = p.event_nid ORDER BY p.depth {order}, p.stream_ordering {order}",
+            *args,
+            limit + 1,
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         events = await self.get_events_in_order([row[0] for row in rows])

@@ -196,3 +196,29 @@ async def test_notifications_pagination_and_read_flags(http, homeserver, make_us
     assert seen == [(ids[4], False), (ids[3], False), (ids[2], False), (ids[1], True), (ids[0], True)]
     assert (await call(http, "GET", "/notifications?from=zzz", bob))[0] == 400
     assert (await notifications(http, bob, "?only=highlight"))["notifications"] == []
+
+
+async def test_a_woken_sync_reads_its_counts_from_memory(http, homeserver, make_user, monkeypatch) -> None:
+    alice, bob, room_id = await two_people(http, homeserver, make_user, third=True)
+    body = await sync(http, bob)
+    await send_text(http, alice, room_id, "one")
+    body = await sync(http, bob, body["next_batch"])
+    assert counts(body, room_id) == {"notification_count": 1, "highlight_count": 0}
+    statements: list[str] = []
+    read = homeserver.db.fetchall
+
+    async def counted(sql: str, *args: Any) -> list[Any]:
+        statements.append(sql)
+        return await read(sql, *args)
+
+    monkeypatch.setattr(homeserver.db, "fetchall", counted)
+    await send_text(http, alice, room_id, "two", **{"m.mentions": {"user_ids": [bob.user_id]}})
+    statements.clear()
+    body = await sync(http, bob, body["next_batch"])
+    assert counts(body, room_id) == {"notification_count": 2, "highlight_count": 1}
+    assert statements == []
+    # A receipt moves the read position: the next count is read again, and right.
+    last = body["rooms"]["join"][room_id]["timeline"]["events"][-1]["event_id"]
+    assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read.private/{q(last)}", bob, {}))[0] == 200
+    body = await sync(http, bob, body["next_batch"])
+    assert counts(body, room_id) == {"notification_count": 0, "highlight_count": 0}

@@ -18,6 +18,7 @@ from veche.services.federation.event_checks import EventVerifier
 from veche.services.federation.missing_events import StateIdsAt
 from veche.services.federation.receiver import PduError, PduReceiver
 from veche.services.rooms.sending import EventDraft
+from veche.storage.push_actions import MAIN_THREAD, Counts
 
 from .conftest import Certificate, federation_environ, free_port, start_server
 from .room_setup import as_event, build_pdu, current_auth_events, extremities
@@ -154,6 +155,17 @@ async def test_a_received_message_counts_for_local_members(room: Room, receiver:
     message = await room.event("m.room.message", BOB, {"body": "hi"})
     await receiver.receive_pdu(REMOTE, message.pdu)
     assert await room.hs.notification_counts.total_unread(room.alice) == 1
+
+
+async def test_a_received_message_reaches_cached_unread_counts(room: Room, receiver: PduReceiver) -> None:
+    counts = room.hs.notification_counts
+    events = room.hs.stores.events
+    assert await counts.unread(room.alice, [room.room_id], events.current_stream_token) == {}
+    message = await room.event("m.room.message", BOB, {"body": "hi"})
+    await receiver.receive_pdu(REMOTE, message.pdu)
+    assert await counts.unread(room.alice, [room.room_id], events.current_stream_token) == {
+        room.room_id: {MAIN_THREAD: Counts(1, 0)}
+    }
 
 
 async def test_bad_signature_is_dropped(room: Room, receiver: PduReceiver) -> None:

@@ -9,7 +9,7 @@ table (migrations/0011_receipts.sql) so counts and receipts never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,8 @@ import orjson
 
 from veche.storage.database import Database
 from veche.storage.events import AlongsideWrites, Statements
+from veche.storage.interning import AfterCommit
+from veche.storage.unread_cache import Counts, RoomUnread, UnreadCache
 
 MAIN_THREAD = "main"
 
@@ -45,12 +47,6 @@ class NotifiedUsers:
 
 
 @dataclass(frozen=True, slots=True)
-class Counts:
-    notifications: int
-    highlights: int
-
-
-@dataclass(frozen=True, slots=True)
 class Notification:
     room_id: str
     event_id: str
@@ -61,9 +57,12 @@ class Notification:
 
 
 class PushActionStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, visible_events: Callable[[], int]) -> None:
+        """`visible_events`: the event stream position below which everything has committed."""
         self._db = db
         self._read_upto = _read_upto(db.engine)
+        self._visible_events = visible_events
+        self._unread = UnreadCache()
 
     async def add(
         self,
@@ -77,10 +76,15 @@ class PushActionStore:
     ) -> None:
         """Record who one event notifies, in a transaction of its own (an event that is
         already persisted); `sender_mark` is its sender if local (read up to it)."""
-        statements = self.statements(room_id, event_id, ts, thread_id, notified, sender_mark)(stream_ordering)
+        groups = [g for g in notified if g.user_ids]
+        statements = self._writes(room_id, event_id, ts, thread_id, groups, sender_mark, stream_ordering)
         if statements:
             async with self._db.transaction() as txn:
                 await txn.execute_all(statements)
+            # The event's position is visible already, so a read may have seen these rows
+            # before this point: adding them to cached counts could count them twice.
+            touched = [u for g in groups for u in g.user_ids]
+            self._unread.drop(room_id, touched if sender_mark is None else [*touched, sender_mark])
 
     def statements(
         self,
@@ -92,47 +96,129 @@ class PushActionStore:
         sender_mark: str | None,
     ) -> AlongsideWrites:
         """The writes of `add`, to run in the event's own transaction once its stream
-        position is known (see `EventStore.persist_event_chain`)."""
+        position is known (see `EventStore.persist_event_chain`); once they commit, the
+        cached unread counts take them in before the position becomes visible."""
         groups = [g for g in notified if g.user_ids]
-        # One statement per group however many users it holds (a room of thousands).
-        users = "json_each(?)" if self._db.engine == "sqlite" else "unnest(?::text[]) AS u(value)"
 
-        def at(stream_ordering: int) -> Statements:
-            writes: Statements = [
-                (
-                    "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
-                    f" highlight, actions, ts) SELECT value, ?, ?, ?, ?, ?, ?, ? FROM {users}"
-                    " WHERE TRUE ON CONFLICT DO NOTHING",
-                    (
-                        room_id,
-                        stream_ordering,
-                        event_id,
-                        thread_id,
-                        group.highlight,
-                        orjson.dumps(group.actions).decode(),
-                        ts,
-                        list(group.user_ids),
-                    ),
-                )
-                for group in groups
-            ]
-            if sender_mark is not None:
-                writes.append((
-                    "INSERT INTO push_sent_marks (room_id, user_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
-                    " WHERE push_sent_marks.stream_ordering < excluded.stream_ordering",
-                    (room_id, sender_mark, thread_id, stream_ordering),
-                ))
-            return writes
+        def at(stream_ordering: int, after: AfterCommit) -> Statements:
+            def committed() -> None:
+                for group in groups:
+                    self._unread.add_actions(room_id, stream_ordering, thread_id, group.highlight, group.user_ids)
+                if sender_mark is not None:
+                    self._unread.drop(room_id, [sender_mark])
+
+            after.add(committed)
+            return self._writes(room_id, event_id, ts, thread_id, groups, sender_mark, stream_ordering)
 
         return at
+
+    def _writes(
+        self,
+        room_id: str,
+        event_id: str,
+        ts: int,
+        thread_id: str,
+        groups: Sequence[NotifiedUsers],
+        sender_mark: str | None,
+        stream_ordering: int,
+    ) -> Statements:
+        # One statement per group however many users it holds (a room of thousands).
+        users = "json_each(?)" if self._db.engine == "sqlite" else "unnest(?::text[]) AS u(value)"
+        writes: Statements = [
+            (
+                "INSERT INTO event_push_actions (user_id, room_id, stream_ordering, event_id, thread_id,"
+                f" highlight, actions, ts) SELECT value, ?, ?, ?, ?, ?, ?, ? FROM {users}"
+                " WHERE TRUE ON CONFLICT DO NOTHING",
+                (
+                    room_id,
+                    stream_ordering,
+                    event_id,
+                    thread_id,
+                    group.highlight,
+                    orjson.dumps(group.actions).decode(),
+                    ts,
+                    list(group.user_ids),
+                ),
+            )
+            for group in groups
+        ]
+        if sender_mark is not None:
+            writes.append((
+                "INSERT INTO push_sent_marks (room_id, user_id, thread_id, stream_ordering) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = excluded.stream_ordering"
+                " WHERE push_sent_marks.stream_ordering < excluded.stream_ordering",
+                (room_id, sender_mark, thread_id, stream_ordering),
+            ))
+        return writes
 
     async def unread_counts(
         self, user_id: str, room_ids: Sequence[str], upto: int
     ) -> dict[str, dict[str, Counts]]:
-        """room ID → thread ID ('main' or a root) → unread counts, for rooms with any."""
-        if not room_ids:
-            return {}
+        """room ID → thread ID ('main' or a root) → unread counts up to event position
+        `upto`, for rooms with any; from memory where the rooms' counts are cached."""
+        counts: dict[str, dict[str, Counts]] = {}
+        missing: list[str] = []
+        for room_id in room_ids:
+            cached = self._unread.counts(user_id, room_id, upto)
+            if cached is None:
+                missing.append(room_id)
+            elif cached:
+                counts[room_id] = dict(cached)
+        if not missing:
+            return counts
+        ticket = self._unread.before_read(user_id)
+        visible = self._visible_events()
+        loaded = await self._load_unread(user_id, missing, visible)
+        newer: list[str] = []
+        for room_id in missing:
+            entry = loaded.get(room_id, RoomUnread())
+            self._unread.keep(user_id, room_id, entry, ticket, visible)
+            if entry.newest > upto:
+                # Actions past the request's position are unread now: count up to it instead.
+                newer.append(room_id)
+            elif entry.counts:
+                counts[room_id] = dict(entry.counts)
+        if newer:
+            counts.update(await self._count_unread(user_id, newer, upto))
+        return counts
+
+    async def _load_unread(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, RoomUnread]:
+        """What the user's unread counts in these rooms are made of (`RoomUnread`): their
+        unread actions up to `upto`, and their receipts and own-event marks, in one statement."""
+        rows = await self._db.fetchall(
+            "SELECT 0, a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END),"
+            " MAX(a.stream_ordering) FROM event_push_actions a"
+            " WHERE a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
+            f" AND a.stream_ordering > {self._read_upto}"
+            " GROUP BY a.room_id, a.thread_id"
+            " UNION ALL SELECT 1, room_id, thread_id, MAX(event_stream_ordering), 0, 0 FROM receipts"
+            " WHERE user_id = ? AND room_id = ANY(?) AND receipt_type IN ('m.read', 'm.read.private')"
+            " GROUP BY room_id, thread_id"
+            " UNION ALL SELECT 2, room_id, thread_id, stream_ordering, 0, 0 FROM push_sent_marks"
+            " WHERE user_id = ? AND room_id = ANY(?)",
+            user_id,
+            list(room_ids),
+            upto,
+            user_id,
+            list(room_ids),
+            user_id,
+            list(room_ids),
+        )
+        entries: dict[str, RoomUnread] = {}
+        for kind, room_id, thread_id, value, highlights, newest in rows:
+            entry = entries.setdefault(room_id, RoomUnread())
+            if kind == 0:
+                entry.counts[thread_id] = Counts(int(value), int(highlights or 0))
+                entry.newest = max(entry.newest, int(newest))
+            elif kind == 1:
+                entry.receipts[thread_id] = int(value)
+            else:
+                entry.marks[thread_id] = int(value)
+        return entries
+
+    async def _count_unread(
+        self, user_id: str, room_ids: Sequence[str], upto: int
+    ) -> dict[str, dict[str, Counts]]:
         rows = await self._db.fetchall(
             "SELECT a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)"
             " FROM event_push_actions a WHERE a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
@@ -146,6 +232,10 @@ class PushActionStore:
         for room_id, thread_id, notifications, highlights in rows:
             counts.setdefault(room_id, {})[thread_id] = Counts(int(notifications), int(highlights or 0))
         return counts
+
+    def receipt_stored(self, room_id: str, user_id: str) -> None:
+        """A receipt of the user's in the room has committed: their read position there may have moved."""
+        self._unread.drop(room_id, [user_id])
 
     async def total_unread(self, user_id: str) -> int:
         """Unread notifications across all rooms (a push's `counts.unread`)."""

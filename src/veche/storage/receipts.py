@@ -8,7 +8,7 @@ a client on a stale view cannot rewind its user's read position.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,9 @@ class ReceiptStore:
         self._db = db
         self._stream = stream
         self._room_changes: StreamChangeCache[str] = StreamChangeCache(stream.current_token)
+        # Called with (room ID, user ID) once a receipt has committed, before its position
+        # becomes visible (caches of what receipts decide, such as unread counts).
+        self.on_stored: list[Callable[[str, str], None]] = []
 
     @classmethod
     async def create(cls, db: Database) -> ReceiptStore:
@@ -78,6 +81,9 @@ class ReceiptStore:
                 ts,
                 position,
             )
+            if changed:
+                for listener in self.on_stored:
+                    listener(room_id, user_id)
         if not changed:
             return None
         self._room_changes.record(room_id, position)

@@ -33,6 +33,7 @@ from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
 from veche.services.streams import Stream
 from veche.storage.events import AlongsideWrites, Statements
+from veche.storage.interning import AfterCommit
 from veche.storage.stores import EventStores
 
 EventHook = Callable[[Event, int], Awaitable[None]]
@@ -384,10 +385,10 @@ class EventSender:
 
 
 def _joined_writes(own: Statements, others: list[AlongsideWrites]) -> AlongsideWrites:
-    def at(stream_ordering: int) -> Statements:
+    def at(stream_ordering: int, after: AfterCommit) -> Statements:
         statements = list(own)
         for writes in others:
-            statements += writes(stream_ordering)
+            statements += writes(stream_ordering, after)
         return statements
 
     return at

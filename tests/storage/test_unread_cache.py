@@ -1,0 +1,49 @@
+"""The in-memory unread counts: what a racing read may keep, and how new actions count."""
+
+from __future__ import annotations
+
+from veche.storage.unread_cache import Counts, RoomUnread, UnreadCache
+
+ALICE = "@alice:test"
+ROOM = "!room:test"
+
+
+def test_a_read_is_kept_and_new_actions_past_the_read_position_count() -> None:
+    cache = UnreadCache()
+    ticket = cache.before_read(ALICE)
+    cache.keep(ALICE, ROOM, RoomUnread(receipts={"": 10}), ticket, read_upto=12)
+    assert cache.counts(ALICE, ROOM, 12) == {}
+    cache.add_actions(ROOM, 13, "main", True, [ALICE])
+    assert cache.counts(ALICE, ROOM, 13) == {"main": Counts(1, 1)}
+    # A sync whose position is below the newest action cannot be answered from memory.
+    assert cache.counts(ALICE, ROOM, 12) is None
+
+
+def test_actions_at_or_below_a_read_position_do_not_count() -> None:
+    cache = UnreadCache()
+    entry = RoomUnread(receipts={"thread": 20}, marks={"main": 15})
+    cache.keep(ALICE, ROOM, entry, cache.before_read(ALICE), read_upto=30)
+    cache.add_actions(ROOM, 14, "main", False, [ALICE])
+    cache.add_actions(ROOM, 18, "thread", False, [ALICE])
+    cache.add_actions(ROOM, 19, "main", False, [ALICE])
+    assert cache.counts(ALICE, ROOM, 30) == {"main": Counts(1, 0)}
+
+
+def test_a_read_racing_a_drop_or_a_newer_action_is_not_kept() -> None:
+    cache = UnreadCache()
+    ticket = cache.before_read(ALICE)
+    cache.drop(ROOM, [ALICE])
+    cache.keep(ALICE, ROOM, RoomUnread(), ticket, read_upto=10)
+    assert cache.counts(ALICE, ROOM, 10) is None
+    # An action above what the read covered was added while it ran (or before).
+    ticket = cache.before_read(ALICE)
+    cache.add_actions(ROOM, 11, "main", False, [ALICE])
+    cache.keep(ALICE, ROOM, RoomUnread(), ticket, read_upto=10)
+    assert cache.counts(ALICE, ROOM, 11) is None
+
+
+def test_a_drop_forgets_the_entry() -> None:
+    cache = UnreadCache()
+    cache.keep(ALICE, ROOM, RoomUnread(), cache.before_read(ALICE), read_upto=5)
+    cache.drop(ROOM, [ALICE])
+    assert cache.counts(ALICE, ROOM, 5) is None

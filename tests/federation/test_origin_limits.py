@@ -216,3 +216,20 @@ async def test_oversize_and_malformed_bodies_are_refused(
     body = {"origin": c.server_name, "origin_server_ts": c.sender.now_ms(), "pdus": [], "edus": []}
     status, answer = await federation_call(c, a, "PUT", f"{V1}/send/ok", certificate, body)
     assert (status, answer) == (200, {"pdus": {}})
+
+
+async def test_notary_key_queries_are_limited_per_address(
+    trio: tuple[HomeServer, HomeServer, HomeServer], certificate: Certificate
+) -> None:
+    a, _, c = trio
+
+    async def flood(method: str, path: str, body: Any = None) -> list[tuple[int, Any]]:
+        # At once, so that the bucket (burst 20, 2 per second) cannot refill meanwhile.
+        return await asyncio.gather(*(federation_call(c, a, method, path, certificate, body) for _ in range(40)))
+
+    posts = [status for status, _ in await flood("POST", "/_matrix/key/v2/query", {"server_keys": {}})]
+    assert posts.count(200) >= 20 and posts.count(429) >= 10
+    gets = await flood("GET", f"/_matrix/key/v2/query/{c.server_name}")
+    refused = [answer for status, answer in gets if status == 429]
+    assert len(refused) >= 20 and all(answer["errcode"] == "M_LIMIT_EXCEEDED" for answer in refused)
+    assert (await federation_call(c, a, "GET", "/_matrix/key/v2/server", certificate))[0] == 200

@@ -17,6 +17,7 @@ from aiohttp import web
 from veche.api.http import json_response, read_json_body
 from veche.errors import bad_json, invalid_param
 from veche.protocol.identifiers import is_valid_server_name
+from veche.services.ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -29,11 +30,16 @@ MAX_SERVERS_PER_QUERY = 100
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     local_keys = hs.federation.local_keys
     keyring = hs.federation.keyring
+    limiter = hs.ratelimiter
+
+    def check_rate(request: web.Request) -> None:
+        limiter.check(RateLimits.KEY_QUERY, request.remote or "")
 
     async def get_server_keys(request: web.Request) -> web.Response:
         return json_response(local_keys.key_response())
 
     async def query_one(request: web.Request) -> web.Response:
+        check_rate(request)
         server_name = request.match_info["serverName"]
         minimum = _timestamp(request.query.get("minimum_valid_until_ts"))
         responses = []
@@ -42,6 +48,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         return json_response({"server_keys": responses})
 
     async def query_many(request: web.Request) -> web.Response:
+        check_rate(request)
         body = await read_json_body(request)
         criteria = body.get("server_keys")
         if not isinstance(criteria, dict) or not all(isinstance(v, dict) for v in criteria.values()):

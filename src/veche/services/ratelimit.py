@@ -44,6 +44,9 @@ class RateLimits:
     ROOM_CREATION = RateLimit("room_creation", 0.05, 10)
     PROFILE = RateLimit("profile", 1.0, 10)
     MEDIA_CREATE = RateLimit("media_create", 10.0, 50)
+    # Notary key queries, per client address: a query for an unknown server makes us
+    # fetch from it, so anyone could otherwise turn this server into a request amplifier.
+    KEY_QUERY = RateLimit("key_query", 2.0, 20)
 
 
 class RateLimiter:

@@ -395,3 +395,41 @@ async def test_rooms_with_member_changes(stores: EventStores) -> None:
     cold = await create_event_stores(stores.events._db)
     assert cold.rooms.rooms_with_member_changes([b.room_id], before_join) == [b.room_id]
     assert cold.rooms.rooms_with_member_changes([b.room_id], after_join) == []
+
+
+async def test_a_chain_of_messages_and_state_persists_in_one_transaction(
+    stores: EventStores, database: Database
+) -> None:
+    """`persist_event_chain` holds back a message's writes to send them with later ones;
+    state events in between, and the chain's end, must still find and store them all."""
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    state_after_setup = dict(b.state)
+    chain = []
+    for kind in ["msg", "msg", "join", "msg", "name", "msg", "msg"]:
+        if kind == "join":
+            event = b.make("m.room.member", {"membership": "join"}, sender="@bob:test", state_key="@bob:test")
+        elif kind == "name":
+            event = b.make("m.room.name", {"name": "Chained"}, state_key="")
+        else:
+            event = b.make("m.room.message", {"body": f"m{len(chain)}"})
+        b.advance(event)
+        chain.append(event)
+    before = await stores.state.get_snapshot_after(chain[0].prev_event_ids[0])
+    assert before is not None
+    persisted = await stores.events.persist_event_chain(chain, state_before=before)
+
+    assert [p.stream_ordering for p in persisted] == list(range(5, 12))
+    assert persisted[0].snapshot_nid == persisted[1].snapshot_nid == before
+    # A fresh set of stores reads everything back from the database.
+    cold = await create_event_stores(database)
+    got = await cold.events.get_events([e.event_id for e in chain])
+    assert {i: e.pdu for i, e in got.items()} == {e.event_id: e.pdu for e in chain}
+    assert await cold.state.get_current_state_ids(b.room_id) == b.state
+    assert await cold.state.get_state_ids_after(chain[1].event_id) == state_after_setup
+    assert (await cold.state.get_state_ids_after(chain[3].event_id))[("m.room.member", "@bob:test")] == chain[2].event_id
+    assert sorted(await cold.rooms.get_joined_members(b.room_id)) == ["@alice:test", "@bob:test"]
+    assert await cold.events.get_forward_extremities(b.room_id) == [chain[-1].event_id]
+    assert [e.event_id for e in (await cold.events.get_recent_room_events(b.room_id, 4, 11, 7)).events] == [
+        e.event_id for e in chain
+    ]

@@ -152,6 +152,29 @@ class StringInterner(_Interner[str]):
             key,
         )
 
+    async def intern_new(
+        self, txn: Transaction, values: list[str], after: AfterCommit
+    ) -> tuple[dict[str, int], set[str]]:
+        """Nids of `values`, which are usually new, in one statement (one more for those
+        that existed uncached); and which of them this call created."""
+        found, missing = self._by_key.get_many(set(values))
+        if not missing:
+            return found, set()
+        # Sorted, as in `intern`, against deadlocks on PostgreSQL's unique index.
+        missing.sort()
+        rows = await txn.fetchall(
+            f"INSERT INTO {self._table} ({self._value_column}) VALUES {', '.join(['(?)'] * len(missing))}"
+            f" ON CONFLICT ({self._value_column}) DO NOTHING RETURNING {self._value_column}, {self._nid_column}",
+            *missing,
+        )
+        created = dict(rows)
+        found.update(created)
+        existing = [v for v in missing if v not in created]
+        if existing:
+            found.update(await self._select_by_keys(txn, existing))
+        after.add(lambda: self._remember(found))
+        return found, set(created)
+
     async def intern_one(self, txn: Transaction, value: str, after: AfterCommit) -> tuple[int, bool]:
         """The nid of `value`, and whether this call created it (so nothing refers to it yet)."""
         nid = self._by_key.get(value)

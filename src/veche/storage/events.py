@@ -6,7 +6,7 @@ import re
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import orjson
@@ -22,9 +22,10 @@ from veche.storage.stream import StreamIdGenerator
 
 Statements = list[tuple[str, tuple[object, ...]]]
 
-AlongsideWrites = Callable[[int], Statements]
+AlongsideWrites = Callable[[int, AfterCommit], Statements]
 """Further writes that commit with an event, in its own transaction: given the event's
-stream position, the statements to run (push actions, the client transaction ID …)."""
+stream position, the statements to run (push actions, the client transaction ID …); what
+they add to the commit hook runs after the commit, before the position becomes visible."""
 
 StateBefore = int | Mapping[StateKey, str]
 """The state before an event: a snapshot nid (see `StateStore.get_snapshot_after`), or the
@@ -99,6 +100,24 @@ _BEFORE_EVERYTHING = -(2**63)
 _AFTER_EVERYTHING = 2**63 - 1
 # Rooms read by one statement of per-room subqueries (SQLite allows 500 compound terms).
 _ROOMS_PER_STATEMENT = 100
+
+
+@dataclass(slots=True)
+class _Chain:
+    """What the events of one `persist_event_chain` transaction share."""
+
+    # Event IDs interned in this transaction (not cached before the commit), and which of
+    # them it created (so nothing refers to them yet).
+    nids: dict[str, int]
+    created: set[str]
+    # Writes held back to go to the writer together; see `EventStore._persist`.
+    pending: Statements = field(default_factory=list)
+    # The room's current snapshot, once an event of the chain has made it so.
+    current_snapshot: int | None = None
+
+    async def flush(self, txn: Transaction, writes: Sequence[tuple[str, tuple[object, ...]]] = ()) -> None:
+        await txn.execute_all([*self.pending, *writes])
+        self.pending.clear()
 
 
 @dataclass(slots=True)
@@ -287,12 +306,19 @@ class EventStore:
             persisted: list[PersistedEvent] = []
             async with self._db.transaction() as txn:
                 before: StateBefore | None = state_before
+                # Every event's ID in one statement: each is the next one's prev event.
+                nids, created = await self._event_ids.intern_new(txn, [e.event_id for e in events], after)
+                chain = _Chain(nids, created)
                 for event, stream_ordering, extra in zip(events, orderings, extras):
                     result = await self._persist(
-                        txn, event, before, stream_ordering, False, True, after, alongside=extra
+                        txn, event, before, stream_ordering, False, True, after, alongside=extra, chain=chain
                     )
                     persisted.append(result)
                     before = result.snapshot_nid
+                    # An event stored before (same ID) returns early, advancing nothing.
+                    fresh = result.stream_ordering == stream_ordering
+                    chain.current_snapshot = result.snapshot_nid if fresh else None
+                await chain.flush(txn)
             after.run()
         return persisted
 
@@ -310,14 +336,29 @@ class EventStore:
         backfilled: bool = False,
         track_gaps: bool = False,
         alongside: AlongsideWrites | None = None,
+        chain: _Chain | None = None,
     ) -> PersistedEvent:
         """`track_gaps`: keep the backward extremities up to date, which events built
-        here on the forward extremities (`persist_event_chain`) can skip."""
+        here on the forward extremities (`persist_event_chain`) can skip.
+
+        In a `chain`, an event that leaves the room's state as the chain's previous event
+        made it (a message) holds its writes back with the chain's, to be sent with the
+        next event that needs the writer or at the chain's end: its writes depend on
+        nothing but rows written before them, and nothing in between reads them."""
         room_nid = await self._rooms.intern_room(txn, event.room_id, event.room_version.identifier, after)
         prev_ids = event.prev_event_ids
         auth_ids = event.auth_event_ids
-        event_nid, new_id = await self._event_ids.intern_one(txn, event.event_id, after)
-        nids = await self._event_ids.intern(txn, {*prev_ids, *auth_ids}, after)
+        if chain is not None and event.event_id in chain.nids:
+            event_nid, new_id = chain.nids[event.event_id], event.event_id in chain.created
+        else:
+            event_nid, new_id = await self._event_ids.intern_one(txn, event.event_id, after)
+        if chain is not None and not new_id:
+            # A known event's checks below read the tables.
+            await chain.flush(txn)
+        known = chain.nids if chain is not None else {}
+        cited = {*prev_ids, *auth_ids}
+        nids = {i: known[i] for i in cited if i in known}
+        nids.update(await self._event_ids.intern(txn, cited.difference(nids), after))
         nids[event.event_id] = event_nid
         state_key_nid = None
         if event.is_state:
@@ -374,8 +415,14 @@ class EventStore:
             state_after, snapshot_nid = before_state, before_nid
         writes.append(("INSERT INTO event_state (event_nid, snapshot_nid) VALUES (?, ?)", (event_nid, snapshot_nid)))
         if alongside is not None:
-            writes += alongside(stream_ordering)
-        await txn.execute_all(writes)
+            writes += alongside(stream_ordering, after)
+        current_snapshot = chain.current_snapshot if chain is not None else None
+        if chain is not None and advance_current_state and current_snapshot == snapshot_nid:
+            chain.pending += writes
+        elif chain is not None:
+            await chain.flush(txn, writes)
+        else:
+            await txn.execute_all(writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
         # The next event built on this one reads it back at once.
         after.add(lambda: self._events.set(event.event_id, event))
@@ -395,6 +442,7 @@ class EventStore:
                 known_base=(before_nid, changes),
                 known_keys={state_key_nid: event.state_tuple} if state_key_nid is not None else None,
                 known_event_ids={event_nid: event.event_id},
+                known_current=current_snapshot,
             )
             await self._update_memberships(txn, room_nid, changed, event, event_nid, stream_ordering, after)
         return PersistedEvent(event.event_id, stream_ordering, snapshot_nid)

@@ -101,6 +101,24 @@ _AFTER_EVERYTHING = 2**63 - 1
 # Rooms read by one statement of per-room subqueries (SQLite allows 500 compound terms).
 _ROOMS_PER_STATEMENT = 100
 
+# Events' rooms, rejection and JSON by event ID (the reads behind `get_events`). Without
+# planner statistics PostgreSQL scanned the whole of event_ids and events rather than
+# probe the index ~100 times (a small table looks cheap to scan): 11.6 ms instead of 1.5
+# for 100 IDs in a 13,000-event database. LIMIT 1 (event IDs are unique) keeps the
+# LATERAL subquery from being flattened back into such a join.
+_EVENTS_BY_ID = {
+    "postgres": (
+        "SELECT i.event_id, e.room_nid, e.rejected_reason, j.json FROM unnest(?::text[]) AS w(event_id)"
+        " CROSS JOIN LATERAL (SELECT x.event_id, x.event_nid FROM event_ids x WHERE x.event_id = w.event_id LIMIT 1) AS i"
+        " JOIN events e ON e.event_nid = i.event_nid JOIN event_json j ON j.event_nid = i.event_nid"
+    ),
+    "sqlite": (
+        "SELECT i.event_id, e.room_nid, e.rejected_reason, j.json FROM event_ids i"
+        " JOIN events e ON e.event_nid = i.event_nid JOIN event_json j ON j.event_nid = i.event_nid"
+        " WHERE i.event_id = ANY(?)"
+    ),
+}
+
 
 @dataclass(slots=True)
 class _Chain:
@@ -602,13 +620,7 @@ class EventStore:
         found, missing = self._events.get_many(set(event_ids))
         if not missing:
             return found
-        rows = await self._db.fetchall(
-            "SELECT i.event_id, e.room_nid, e.rejected_reason, j.json FROM event_ids i"
-            " JOIN events e ON e.event_nid = i.event_nid"
-            " JOIN event_json j ON j.event_nid = i.event_nid"
-            " WHERE i.event_id = ANY(?)",
-            missing,
-        )
+        rows = await self._db.fetchall(_EVENTS_BY_ID[self._db.engine], missing)
         versions = await self._rooms.get_versions({row[1] for row in rows})
         for event_id, room_nid, rejected_reason, raw in rows:
             event = Event(orjson.loads(bytes(raw)), versions[room_nid], event_id, rejected_reason)

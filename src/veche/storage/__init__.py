@@ -34,9 +34,10 @@ Event schema (migrations/0001_events.sql)
     version and the snapshot current_state holds), `state_keys` ((type, state_key) pairs).
     `events` holds the hot columns (room, stream_ordering — NULL for outliers — depth,
     origin_server_ts, sender, type, state key, rejected reason, soft-failed, outlier) indexed
-    by (room, stream) for sync and (room, depth, stream) for /messages; `event_json` holds
-    the event as received, as bytes, once. `event_edges`, `event_auth` and
-    `forward_extremities` hold the graph.
+    by (room, stream) for sync and (room, depth, stream) for /messages (also over visible
+    events alone, migration 0160, so PostgreSQL pages in index order without statistics);
+    `event_json` holds the event as received, as bytes, once. `event_edges`, `event_auth`
+    and `forward_extremities` hold the graph.
     State: `state_snapshots` are immutable, named by a SHA-256 of their sorted
     (state_key_nid, event_nid) pairs so a state is stored once, each a packed delta against
     a parent with chains of at most 32 (then a full copy). `event_state` maps each

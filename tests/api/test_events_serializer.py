@@ -123,6 +123,7 @@ async def test_thread_and_reference_aggregations(http, homeserver, make_user):
     assert "m.annotation" not in relations
 
     carol = await make_user("carol")
+    await join(homeserver, room_id, carol.user_id)
     relations = (await served_by_id(homeserver, room_id, carol))[root]["unsigned"]["m.relations"]
     assert relations["m.thread"]["current_user_participated"] is False
 

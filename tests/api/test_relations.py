@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.reading_helpers import CLIENT, create_room, get_json, join, put_state, redact, send
+from tests.api.reading_helpers import CLIENT, create_room, get_json, join, put_state, redact, send, set_membership
 
 
 def relations_path(room_id, event_id, *tail):
@@ -99,6 +99,31 @@ async def test_relations_respect_history_visibility(http, homeserver, make_user)
     await join(homeserver, room_id, bob.user_id)
     status, error = await get_json(http, relations_path(room_id, root), bob)
     assert status == 404
+
+
+async def test_bundles_leave_out_what_the_requester_may_not_see(http, homeserver, make_user):
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    room_id = await create_room(http, alice)
+    await put_state(http, alice, room_id, "m.room.history_visibility", {"history_visibility": "joined"})
+    await join(homeserver, room_id, bob.user_id)
+    root = await send(http, alice, room_id, "root")
+    await send(http, alice, room_id, in_thread(root, "while bob is here"))
+    await set_membership(homeserver, room_id, bob.user_id, bob.user_id, "leave")
+    await send(http, alice, room_id, in_thread(root, "after bob left"))
+    edit = {"msgtype": "m.text", "body": "* root", "m.new_content": {"msgtype": "m.text", "body": "root"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": root}}
+    await send(http, alice, room_id, edit)
+
+    status, served = await get_json(http, f"{CLIENT}/v3/rooms/{room_id}/event/{root}", bob)
+    assert status == 200
+    relations = served["unsigned"]["m.relations"]
+    assert "m.replace" not in relations
+    assert relations["m.thread"]["count"] == 1
+    assert relations["m.thread"]["latest_event"]["content"]["body"] == "while bob is here"
+    status, served = await get_json(http, f"{CLIENT}/v3/rooms/{room_id}/event/{root}", alice)
+    assert served["unsigned"]["m.relations"]["m.replace"]["content"]["body"] == "* root"
+    assert served["unsigned"]["m.relations"]["m.thread"]["count"] == 2
 
 
 async def test_threads_list(http, homeserver, make_user):

@@ -15,8 +15,9 @@ Public API (one instance per server: `hs.serializer`):
         - `unsigned.membership`: the requester's membership after the event;
         - `unsigned["m.relations"]`: `m.replace` (latest valid edit), `m.thread`
           (latest_event, count, current_user_participated), `m.reference` (chunk).
-        Every lookup is batched over the list. Visibility is not checked here: filter first
-        (`HistoryVisibility.filter_events_for_user`).
+        Every lookup is batched over the list. The events themselves are not checked for
+        visibility here: filter first (`HistoryVisibility.filter_events_for_user`); the
+        children bundled into `m.relations` are.
 
     IgnoredUsers = Callable[[str], Awaitable[frozenset[str]]]
         user ID → the users they ignore; their events are left out of aggregations.
@@ -262,6 +263,10 @@ class EventSerializer:
         ignored = await self._ignored_users(requester.user_id) if requester is not None else frozenset()
         relations = [r for r in relations if r.sender not in ignored]
         children = await self._events.get_events(r.event_id for r in relations)
+        if requester is not None:
+            # A child the requester may not see (sent after they left, say) is not bundled.
+            visible = await self._visibility.filter_events_for_user(requester.user_id, list(children.values()))
+            children = {child.event_id: child for child in visible}
         # A redacted child no longer relates to anything.
         broken = await self.applied_redactions(list(children.values()))
         by_parent: dict[str, dict[str, list[Relation]]] = defaultdict(lambda: defaultdict(list))

@@ -717,6 +717,7 @@ url_previews: "off"
 # caches take less memory and cost more database reads.
 # caches:
 #   events: 5000
+#   parsed_events: 1000
 #   state_snapshots: 2000
 #   current_states: 5000
 #   state_entries: 50000

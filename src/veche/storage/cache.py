@@ -100,7 +100,8 @@ class CacheSizes:
     bounds cost queries, never correctness.
     """
 
-    events: int = 5_000  # parsed events by ID
+    events: int = 5_000  # events by ID, kept as their JSON
+    parsed_events: int = 1_000  # of those, the most recently used kept parsed as well
     state_snapshots: int = 2_000  # full room states at some event, by snapshot
     current_states: int = 5_000  # rooms' current state
     # Each of the two state caches holds at most this many state entries in all (a

@@ -15,6 +15,7 @@ from veche.protocol.events import Event, StateKey
 from veche.protocol.relations import relation_of
 from veche.storage.cache import LruCache
 from veche.storage.database import Database, Row, Transaction
+from veche.storage.event_cache import EventCache
 from veche.storage.interning import AfterCommit, StateKeyInterner, StringInterner
 from veche.storage.rooms import RoomStore
 from veche.storage.state import NidState, StateStore
@@ -180,7 +181,8 @@ class EventStore:
         state: StateStore,
         *,
         backfill_stream: StreamIdGenerator | None = None,
-        event_cache_size: int = 10_000,
+        event_cache_size: int = 5_000,
+        parsed_event_cache_size: int = 1_000,
         tail_cache_rooms: int = 5_000,
     ) -> None:
         self._db = db
@@ -194,7 +196,7 @@ class EventStore:
         self._rooms = rooms
         self._state = state
         # Event objects are shared between callers, who must not modify them.
-        self._events: LruCache[str, Event] = LruCache(event_cache_size)
+        self._events = EventCache(event_cache_size, parsed_event_cache_size)
         # room_nid → its newest visible events, fed after each commit that adds one (every
         # writer of events persists through this store); a per-room count of such commits
         # stops a read that raced one from caching what it read.
@@ -443,7 +445,7 @@ class EventStore:
             await txn.execute_all(writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
         # The next event built on this one reads it back at once.
-        after.add(lambda: self._events.set(event.event_id, event))
+        after.add(lambda: self._events.add(event))
 
         if advance_current_state and current_state is not None:
             current = await self._state.intern_state_ids(txn, current_state, after)
@@ -623,8 +625,9 @@ class EventStore:
         rows = await self._db.fetchall(_EVENTS_BY_ID[self._db.engine], missing)
         versions = await self._rooms.get_versions({row[1] for row in rows})
         for event_id, room_nid, rejected_reason, raw in rows:
-            event = Event(orjson.loads(bytes(raw)), versions[room_nid], event_id, rejected_reason)
-            self._events.set(event_id, event)
+            raw = bytes(raw)
+            event = Event(orjson.loads(raw), versions[room_nid], event_id, rejected_reason)
+            self._events.add(event, raw)
             found[event_id] = event
         return found
 

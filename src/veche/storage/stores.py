@@ -54,6 +54,7 @@ async def create_event_stores(db: Database, caches: CacheSizes = CacheSizes()) -
         state,
         backfill_stream=backfill_stream,
         event_cache_size=caches.events,
+        parsed_event_cache_size=caches.parsed_events,
         tail_cache_rooms=caches.room_tails,
     )
     return EventStores(events=events, state=state, rooms=rooms, stream=stream)

@@ -50,3 +50,22 @@ def test_an_oversized_value_is_kept_alone() -> None:
 def test_weight_needs_both_arguments() -> None:
     with pytest.raises(ValueError):
         LruCache(10, max_weight=5)
+
+
+def test_a_full_cache_evicts_a_batch_of_the_oldest() -> None:
+    cache: LruCache[int, int] = LruCache(64)
+    for n in range(64):
+        cache.set(n, n)
+    assert cache.get(0) == 0  # used again: now the newest
+    cache.set(64, 64)
+    # Over the bound by one: that one and 1/32 of the bound more go, oldest first.
+    assert len(cache) == 62
+    assert 0 in cache and all(n not in cache for n in (1, 2, 3)) and 4 in cache
+
+
+def test_weighed_eviction_leaves_room_below_both_bounds() -> None:
+    cache: LruCache[int, list[int]] = LruCache(64, max_weight=640, weigh=len)
+    for n in range(64):
+        cache.set(n, [0] * 10)
+    cache.set(64, [0] * 10)
+    assert len(cache) == 62 and cache.weight == 620 and 0 not in cache and 64 in cache

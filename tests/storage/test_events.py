@@ -433,3 +433,30 @@ async def test_a_chain_of_messages_and_state_persists_in_one_transaction(
     assert [e.event_id for e in (await cold.events.get_recent_room_events(b.room_id, 4, 11, 7)).events] == [
         e.event_id for e in chain
     ]
+
+
+
+async def test_latest_event_ids_at_read_cold(stores: EventStores) -> None:
+    """A cold store (no tails) reads each room's last visible event at a position."""
+    first, second = RoomBuilder("!first:test"), RoomBuilder("!second:test")
+    await persist_chain(stores, first, standard_room(first))
+    second_setup = standard_room(second)
+    await persist_chain(stores, second, second_setup)
+    message = first.make("m.room.message", {"body": "seen"})
+    await send(stores, first, message)
+    at = stores.events.current_stream_token
+    later = second.make("m.room.message", {"body": "after the position"})
+    await send(stores, second, later)
+    # A soft-failed event after the message is not what the first room ends with.
+    soft = first.make("m.room.message", {"body": "soft"}, prev=[message.event_id])
+    tip = await stores.state.get_snapshot_after(message.event_id)
+    await stores.events.persist_event(soft, state_before=tip, soft_failed=True)
+    cold = await create_event_stores(stores.events._db)
+    now = cold.events.current_stream_token
+    rooms = [first.room_id, second.room_id, "!unknown:x"]
+    assert await cold.events.get_latest_event_ids_at(rooms, at) == {
+        first.room_id: message.event_id, second.room_id: second_setup[-1].event_id,
+    }
+    assert await cold.events.get_latest_event_ids_at(rooms, now) == {
+        first.room_id: message.event_id, second.room_id: later.event_id,
+    }

@@ -966,16 +966,17 @@ class EventStore:
                 unknown.append(room_nid)
         if not unknown:
             return found
+        # One backward probe of the visible-events index per room; a correlated MAX per
+        # event of the rooms was planned, without statistics, to run for every one of them.
         rows = await self._db.fetchall(
-            "SELECT e.room_nid, i.event_id FROM events e"
-            " JOIN event_ids i ON i.event_nid = e.event_nid"
-            " WHERE e.stream_ordering = ("
-            "  SELECT MAX(x.stream_ordering) FROM events x"
-            f"  WHERE x.room_nid = e.room_nid AND x.stream_ordering <= ? AND {_VISIBLE.replace('e.', 'x.')}"
-            " ) AND e.room_nid = ANY(?)",
+            "SELECT r.room_nid, (SELECT i.event_id FROM events e JOIN event_ids i ON i.event_nid = e.event_nid"
+            f"  WHERE e.room_nid = r.room_nid AND e.stream_ordering <= ? AND {_VISIBLE}"
+            "  ORDER BY e.stream_ordering DESC LIMIT 1)"
+            " FROM rooms r WHERE r.room_nid = ANY(?)",
             stream,
             unknown,
         )
+        rows = [row for row in rows if row[1] is not None]
         ids = await self._rooms.get_room_ids(row[0] for row in rows)
         found.update((ids[room_nid], event_id) for room_nid, event_id in rows)
         return found

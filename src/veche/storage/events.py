@@ -131,12 +131,43 @@ class _Chain:
     created: set[str]
     # Writes held back to go to the writer together; see `EventStore._persist`.
     pending: Statements = field(default_factory=list)
+    # The held-back events' forward extremity changes, applied as their net effect: the
+    # events they cite stop being extremities, those of them nothing later cites become ones.
+    room_nid: int | None = None
+    superseded: set[int] = field(default_factory=set)
+    held: list[int] = field(default_factory=list)
     # The room's current snapshot, once an event of the chain has made it so.
     current_snapshot: int | None = None
 
+    def hold(self, writes: Statements, room_nid: int, prev_nids: list[int], event_nid: int) -> None:
+        self.pending += writes
+        self.room_nid = room_nid
+        self.superseded.update(prev_nids)
+        self.held.append(event_nid)
+
     async def flush(self, txn: Transaction, writes: Sequence[tuple[str, tuple[object, ...]]] = ()) -> None:
-        await txn.execute_all([*self.pending, *writes])
+        # Grouped, so that PostgreSQL gets each statement's rows as one pipelined batch.
+        statements = _grouped(self.pending)
+        if self.held:
+            statements.append((_DELETE_EXTREMITIES, (self.room_nid, sorted(self.superseded))))
+            statements += [(_INSERT_EXTREMITY, (self.room_nid, n)) for n in self.held if n not in self.superseded]
+        await txn.execute_all([*statements, *writes])
         self.pending.clear()
+        self.superseded.clear()
+        self.held.clear()
+
+
+def _grouped(statements: Statements) -> Statements:
+    """`statements` with the rows of each statement text together, the texts in the order
+    of their first appearance (each text's rows keep their order)."""
+    groups: dict[str, list[tuple[object, ...]]] = {}
+    for sql, args in statements:
+        groups.setdefault(sql, []).append(args)
+    return [(sql, args) for sql, rows in groups.items() for args in rows]
+
+
+_DELETE_EXTREMITIES = "DELETE FROM forward_extremities WHERE room_nid = ? AND event_nid = ANY(?)"
+_INSERT_EXTREMITY = "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
 @dataclass(slots=True)
@@ -312,7 +343,9 @@ class EventStore:
         `state_before` is the state before the first event; the state before each later
         one is the state after its predecessor. Each event gets its own stream position,
         in order. `alongside[i]`, if given, adds the i-th event's own writes (one commit
-        for the event and everything that must survive with it).
+        for the event and everything that must survive with it); the writes of the chain's
+        messages may be sent grouped by statement text, so each such write may rely only on
+        the rows of earlier events and on the earlier rows of its own statement.
         """
         extras = list(alongside) if alongside is not None else [None] * len(events)
         if len(extras) != len(events):
@@ -414,9 +447,10 @@ class EventStore:
             targets = _targets_of(event)
             if targets:
                 after.add(lambda: self._note_targets(targets))
+        prev_nids = [nids[p] for p in prev_ids]
+        extremity_writes: Statements = []
         if accepted and not soft_failed and not backfilled:
-            prev_nids = [nids[p] for p in prev_ids]
-            writes += await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
+            extremity_writes = await self._forward_extremity_writes(txn, room_nid, event_nid, new_id, prev_nids)
             after.add(lambda: self._note_extremity(room_nid, event.event_id, new_id, prev_ids))
         if track_gaps:
             writes += await self._backward_extremity_writes(
@@ -437,12 +471,18 @@ class EventStore:
         if alongside is not None:
             writes += alongside(stream_ordering, after)
         current_snapshot = chain.current_snapshot if chain is not None else None
-        if chain is not None and advance_current_state and current_snapshot == snapshot_nid:
-            chain.pending += writes
+        if (
+            chain is not None
+            and new_id
+            and accepted
+            and advance_current_state
+            and current_snapshot == snapshot_nid
+        ):
+            chain.hold(writes, room_nid, prev_nids, event_nid)
         elif chain is not None:
-            await chain.flush(txn, writes)
+            await chain.flush(txn, writes + extremity_writes)
         else:
-            await txn.execute_all(writes)
+            await txn.execute_all(writes + extremity_writes)
         after.add(lambda: self._state.remember_snapshot_after(event.event_id, snapshot_nid))
         # The next event built on this one reads it back at once.
         after.add(lambda: self._events.add(event))
@@ -514,9 +554,7 @@ class EventStore:
     ) -> list[tuple[str, tuple[object, ...]]]:
         writes: list[tuple[str, tuple[object, ...]]] = []
         if prev_nids:
-            writes.append(
-                ("DELETE FROM forward_extremities WHERE room_nid = ? AND event_nid = ANY(?)", (room_nid, prev_nids))
-            )
+            writes.append((_DELETE_EXTREMITIES, (room_nid, prev_nids)))
         # An event that arrives after one of its children is not an extremity.
         if not new_id and await txn.fetchval(
             "SELECT 1 FROM event_edges x JOIN events e ON e.event_nid = x.event_nid"
@@ -524,10 +562,7 @@ class EventStore:
             event_nid,
         ):
             return writes
-        writes.append((
-            "INSERT INTO forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (room_nid, event_nid),
-        ))
+        writes.append((_INSERT_EXTREMITY, (room_nid, event_nid)))
         return writes
 
     @staticmethod

@@ -28,6 +28,22 @@ NidState = Mapping[int, int]
 
 _REMOVED = 0  # event_nid in a delta that removes the key; real nids start at 1
 
+# The snapshot after each event, by event ID. Without planner statistics PostgreSQL
+# scanned the whole of event_ids and event_state rather than probe the index per ID
+# (2.8 ms instead of 0.5 for 100 IDs among 13,000 events); LIMIT 1 (event IDs are unique)
+# keeps the LATERAL subquery from being flattened back into such a join.
+_SNAPSHOTS_BY_EVENT_ID = {
+    "postgres": (
+        "SELECT i.event_id, s.snapshot_nid FROM unnest(?::text[]) AS w(event_id)"
+        " CROSS JOIN LATERAL (SELECT x.event_id, x.event_nid FROM event_ids x WHERE x.event_id = w.event_id LIMIT 1) AS i"
+        " JOIN event_state s ON s.event_nid = i.event_nid"
+    ),
+    "sqlite": (
+        "SELECT i.event_id, s.snapshot_nid FROM event_ids i"
+        " JOIN event_state s ON s.event_nid = i.event_nid WHERE i.event_id = ANY(?)"
+    ),
+}
+
 
 def _pack(ints: Iterable[int]) -> bytes:
     packed = array("q", ints)
@@ -207,11 +223,7 @@ class StateStore:
         """Snapshot nid of the state after each event; events without one are left out."""
         found, missing = self._event_snapshot.get_many(set(event_ids))
         if missing:
-            rows = await self._db.fetchall(
-                "SELECT i.event_id, s.snapshot_nid FROM event_ids i"
-                " JOIN event_state s ON s.event_nid = i.event_nid WHERE i.event_id = ANY(?)",
-                missing,
-            )
+            rows = await self._db.fetchall(_SNAPSHOTS_BY_EVENT_ID[self._db.engine], missing)
             for event_id, snapshot_nid in rows:
                 self._event_snapshot.set(event_id, snapshot_nid)
                 found[event_id] = snapshot_nid

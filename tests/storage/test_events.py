@@ -140,6 +140,26 @@ async def test_long_delta_chains_load_correctly(stores: EventStores, database: D
     assert len(await cold.rooms.get_joined_members(b.room_id)) == 1 + 3 * MAX_CHAIN_LENGTH
 
 
+async def test_picking_keys_of_many_uncached_snapshots_reads_their_chains(
+    stores: EventStores, database: Database
+) -> None:
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    event_ids = []
+    for i in range(2 * MAX_CHAIN_LENGTH + 5):
+        user = f"@u{i % 40}:test"
+        membership = "leave" if i >= 40 else "join"
+        event = b.make("m.room.member", {"membership": membership}, sender=user, state_key=user)
+        await send(stores, b, event)
+        event_ids.append(event.event_id)
+    snapshots = await stores.state.get_snapshots_after(event_ids)
+    keys = [("m.room.create", ""), ("m.room.member", "@u3:test"), ("m.room.member", "@u39:test"), ("m.room.topic", "")]
+    cold = await create_event_stores(database)
+    picked = await cold.state.pick_many_snapshot_ids(dict.fromkeys(snapshots.values(), keys))
+    for nid in snapshots.values():
+        assert picked[nid] == await stores.state.pick_snapshot_ids(nid, keys)
+
+
 async def test_pagination_both_directions(stores: EventStores) -> None:
     b = RoomBuilder()
     setup = standard_room(b)

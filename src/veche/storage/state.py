@@ -178,6 +178,43 @@ class StateStore:
             found[nid] = loaded[nid][1]
         return found
 
+    async def _pick_entries(self, wanted: Mapping[int, list[int]]) -> dict[int, dict[int, int]]:
+        """For each snapshot, only the wanted state key nids → event nid (committed snapshots).
+
+        Uncached snapshots are answered from their chains' deltas, not built in full: the
+        events of a big room's state each have a snapshot of their own, and building all
+        of them at once took ~13 MB for a 1,000-member room's initial /sync. Those
+        snapshots are not cached (what was built is partial).
+        """
+        cached, missing = self._snapshots.get_many(wanted)
+        found = {nid: {k: state[k] for k in wanted[nid] if k in state} for nid, (_, state) in cached.items()}
+        if not missing:
+            return found
+        rows = await self._db.fetchall(
+            "WITH RECURSIVE chain (snapshot_nid, parent_nid) AS ("
+            " SELECT snapshot_nid, parent_nid FROM state_snapshots WHERE snapshot_nid = ANY(?)"
+            " UNION"
+            " SELECT s.snapshot_nid, s.parent_nid FROM state_snapshots s JOIN chain c ON s.snapshot_nid = c.parent_nid"
+            ") SELECT s.snapshot_nid, s.parent_nid, s.entries"
+            " FROM chain c JOIN state_snapshots s ON s.snapshot_nid = c.snapshot_nid",
+            missing,
+        )
+        parent_of = {nid: parent for nid, parent, _ in rows}
+        deltas = {nid: dict(_unpack_pairs(bytes(entries))) for nid, _, entries in rows}
+        for nid in missing:
+            if nid not in deltas:
+                raise KeyError(f"no state snapshot {nid}")
+            picked: dict[int, int] = {}
+            for key in wanted[nid]:
+                # The nearest delta naming the key holds its value (or its removal).
+                link: int | None = nid
+                while link is not None and key not in deltas[link]:
+                    link = parent_of[link]
+                if link is not None and deltas[link][key] != _REMOVED:
+                    picked[key] = deltas[link][key]
+            found[nid] = picked
+        return found
+
     async def store_snapshot(
         self,
         txn: Transaction,
@@ -259,7 +296,9 @@ class StateStore:
         """`pick_snapshot_ids` for many snapshots at once: snapshot nid → its picked keys."""
         keys_of = {nid: set(keys) for nid, keys in wanted.items()}
         key_nids = await self._state_keys.lookup(self._db, set().union(*keys_of.values()))
-        states = await self.load_snapshots(keys_of)
+        states = await self._pick_entries(
+            {nid: [key_nids[k] for k in keys if k in key_nids] for nid, keys in keys_of.items()}
+        )
         picked = {
             nid: {key: states[nid][key_nids[key]] for key in keys if key in key_nids and key_nids[key] in states[nid]}
             for nid, keys in keys_of.items()

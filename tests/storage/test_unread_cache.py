@@ -47,3 +47,17 @@ def test_a_drop_forgets_the_entry() -> None:
     cache.keep(ALICE, ROOM, RoomUnread(), cache.before_read(ALICE), read_upto=5)
     cache.drop(ROOM, [ALICE])
     assert cache.counts(ALICE, ROOM, 5) is None
+
+
+def test_an_own_event_marks_its_thread_read() -> None:
+    cache = UnreadCache()
+    entry = RoomUnread(counts={"main": Counts(2, 0), "root": Counts(1, 0)}, newest=8)
+    cache.keep(ALICE, ROOM, entry, cache.before_read(ALICE), read_upto=8)
+    cache.mark_sent(ROOM, ALICE, "main", 9)
+    assert cache.counts(ALICE, ROOM, 9) == {"root": Counts(1, 0)}
+    cache.add_actions(ROOM, 9, "main", False, [ALICE])  # at the mark: read
+    assert cache.counts(ALICE, ROOM, 9) == {"root": Counts(1, 0)}
+    # A thread with unread actions newer than the event cannot be told apart: dropped.
+    cache.add_actions(ROOM, 12, "root", False, [ALICE])
+    cache.mark_sent(ROOM, ALICE, "root", 11)
+    assert cache.counts(ALICE, ROOM, 12) is None

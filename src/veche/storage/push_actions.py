@@ -105,7 +105,7 @@ class PushActionStore:
                 for group in groups:
                     self._unread.add_actions(room_id, stream_ordering, thread_id, group.highlight, group.user_ids)
                 if sender_mark is not None:
-                    self._unread.drop(room_id, [sender_mark])
+                    self._unread.mark_sent(room_id, sender_mark, thread_id, stream_ordering)
 
             after.add(committed)
             return self._writes(room_id, event_id, ts, thread_id, groups, sender_mark, stream_ordering)

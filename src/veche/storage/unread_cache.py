@@ -3,9 +3,10 @@
 An entry holds what a room's counts are made of for one user: their read positions (the
 furthest `m.read`/`m.read.private` receipt per thread, `""` for unthreaded, and their own
 latest event per thread) and the counts of their unread push actions per thread, with the
-newest of those actions. A new local event's actions are added when it commits, before its
-stream position becomes visible; whatever else moves a read position (a receipt, the
-user's own event) or adds actions outside the local send path (federation) drops the entry.
+newest of those actions. A new local event's actions, and its sender's read position, are
+applied when it commits, before its stream position becomes visible; whatever else moves
+a read position (a receipt) or adds actions outside the local send path (federation)
+drops the entry.
 
 A read races these writes, so what it read is kept only if nothing dropped an entry of
 the user while it ran and no action above the position it read up to was added already.
@@ -90,6 +91,22 @@ class UnreadCache:
             entry = self._entries.get((user_id, room_id))
             if entry is not None:
                 entry.add_action(stream_ordering, thread_id, highlight)
+
+    def mark_sent(self, room_id: str, user_id: str, thread_id: str, stream_ordering: int) -> None:
+        """A local event of the user's in the thread has committed, its position not yet
+        visible: they have read the thread up to it."""
+        if stream_ordering > self._newest_added.get(user_id, 0):
+            self._newest_added[user_id] = stream_ordering
+        entry = self._entries.get((user_id, room_id))
+        if entry is None:
+            return
+        if thread_id in entry.counts and entry.newest > stream_ordering:
+            # Some of the thread's unread actions may be newer than the event: only their
+            # positions could tell, and the entry holds counts.
+            self.drop(room_id, [user_id])
+            return
+        entry.marks[thread_id] = max(entry.marks.get(thread_id, 0), stream_ordering)
+        entry.counts.pop(thread_id, None)
 
     def drop(self, room_id: str, user_ids: Iterable[str]) -> None:
         """Something these users' counts in the room depend on changed (after its commit)."""

@@ -162,10 +162,16 @@ class StringInterner(_Interner[str]):
             return found, set()
         # Sorted, as in `intern`, against deadlocks on PostgreSQL's unique index.
         missing.sort()
+        # Padded to a power of two by repeating the last value (the repeats conflict and are
+        # skipped), so that a connection's cache of prepared statements (PostgreSQL) holds a
+        # few texts of this statement, not one per batch size.
+        padding = [missing[-1]] * ((1 << (len(missing) - 1).bit_length()) - len(missing))
         rows = await txn.fetchall(
-            f"INSERT INTO {self._table} ({self._value_column}) VALUES {', '.join(['(?)'] * len(missing))}"
+            f"INSERT INTO {self._table} ({self._value_column}) VALUES"
+            f" {', '.join(['(?)'] * (len(missing) + len(padding)))}"
             f" ON CONFLICT ({self._value_column}) DO NOTHING RETURNING {self._value_column}, {self._nid_column}",
             *missing,
+            *padding,
         )
         created = dict(rows)
         found.update(created)

@@ -61,3 +61,13 @@ def test_an_own_event_marks_its_thread_read() -> None:
     cache.add_actions(ROOM, 12, "root", False, [ALICE])
     cache.mark_sent(ROOM, ALICE, "root", 11)
     assert cache.counts(ALICE, ROOM, 12) is None
+
+
+def test_a_forgotten_user_still_refuses_a_read_that_raced_their_write() -> None:
+    cache = UnreadCache()
+    ticket = cache.before_read(ALICE)
+    cache.drop(ROOM, [ALICE])
+    for n in range(10_001):  # more users than remembered: Alice is forgotten
+        cache.drop(ROOM, [f"@user{n}:test"])
+    cache.keep(ALICE, ROOM, RoomUnread(), ticket, read_upto=10)
+    assert cache.counts(ALICE, ROOM, 10) is None

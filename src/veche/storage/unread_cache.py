@@ -14,6 +14,7 @@ the user while it ran and no action above the position it read up to was added a
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from veche.storage.cache import LruCache
 UNTHREADED = ""
 # About 300 bytes each: 10,000 (user, room) pairs stay under 3 MB.
 MAX_ENTRIES = 10_000
+# Users whose latest write is remembered exactly (receipts come from remote users too).
+MAX_USERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +57,36 @@ class RoomUnread:
         self.newest = max(self.newest, stream_ordering)
 
 
+class _LatestPerUser:
+    """The latest value recorded per user, for a bounded number of users: a forgotten user
+    answers the largest value forgotten, so a comparison with it errs towards "changed"."""
+
+    def __init__(self, max_users: int) -> None:
+        self._values: OrderedDict[str, int] = OrderedDict()
+        self._max_users = max_users
+        self._forgotten = 0
+
+    def get(self, user_id: str) -> int:
+        return self._values.get(user_id, self._forgotten)
+
+    def raise_to(self, user_id: str, value: int) -> None:
+        if value <= self.get(user_id):
+            return
+        self._values[user_id] = value
+        self._values.move_to_end(user_id)
+        if len(self._values) > self._max_users:
+            _, oldest = self._values.popitem(last=False)
+            self._forgotten = max(self._forgotten, oldest)
+
+
 class UnreadCache:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: LruCache[tuple[str, str], RoomUnread] = LruCache(max_entries)
-        # Per user: bumped whenever one of their entries is dropped, and the newest action
-        # position added for them; a read checks both (see `keep`).
-        self._drops: dict[str, int] = {}
-        self._newest_added: dict[str, int] = {}
+        # Per user: when one of their entries was last dropped (a count of drops), and the
+        # newest action position added for them; a read checks both (see `keep`).
+        self._drop_count = 0
+        self._last_drop = _LatestPerUser(MAX_USERS)
+        self._newest_added = _LatestPerUser(MAX_USERS)
 
     def counts(self, user_id: str, room_id: str, upto: int) -> dict[str, Counts] | None:
         """The user's unread counts in the room up to event position `upto`, if known."""
@@ -71,12 +97,12 @@ class UnreadCache:
 
     def before_read(self, user_id: str) -> int:
         """A ticket to pass to `keep` for what is read from now on."""
-        return self._drops.get(user_id, 0)
+        return self._last_drop.get(user_id)
 
     def keep(self, user_id: str, room_id: str, entry: RoomUnread, ticket: int, read_upto: int) -> None:
         """Cache an entry read from the database with actions up to `read_upto`, unless a
         write for the user has happened since `ticket` that the read may have missed."""
-        if self._drops.get(user_id, 0) != ticket or self._newest_added.get(user_id, 0) > read_upto:
+        if self._last_drop.get(user_id) != ticket or self._newest_added.get(user_id) > read_upto:
             return
         self._entries.set((user_id, room_id), entry)
 
@@ -86,8 +112,7 @@ class UnreadCache:
         """A local event with these recipients' actions has committed, its position not yet visible."""
         newest_added = self._newest_added
         for user_id in user_ids:
-            if stream_ordering > newest_added.get(user_id, 0):
-                newest_added[user_id] = stream_ordering
+            newest_added.raise_to(user_id, stream_ordering)
             entry = self._entries.get((user_id, room_id))
             if entry is not None:
                 entry.add_action(stream_ordering, thread_id, highlight)
@@ -95,8 +120,7 @@ class UnreadCache:
     def mark_sent(self, room_id: str, user_id: str, thread_id: str, stream_ordering: int) -> None:
         """A local event of the user's in the thread has committed, its position not yet
         visible: they have read the thread up to it."""
-        if stream_ordering > self._newest_added.get(user_id, 0):
-            self._newest_added[user_id] = stream_ordering
+        self._newest_added.raise_to(user_id, stream_ordering)
         entry = self._entries.get((user_id, room_id))
         if entry is None:
             return
@@ -111,5 +135,6 @@ class UnreadCache:
     def drop(self, room_id: str, user_ids: Iterable[str]) -> None:
         """Something these users' counts in the room depend on changed (after its commit)."""
         for user_id in user_ids:
-            self._drops[user_id] = self._drops.get(user_id, 0) + 1
+            self._drop_count += 1
+            self._last_drop.raise_to(user_id, self._drop_count)
             self._entries.pop((user_id, room_id))

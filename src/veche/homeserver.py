@@ -360,7 +360,9 @@ class HomeServer:
         self.registration.on_registered.append(self.push_rules.publish)
         push_actions = PushActionStore(db, lambda: event_stores.events.current_stream_token)
         user_data_stores.receipts.on_stored.append(push_actions.receipt_stored)
-        self.notification_counts = NotificationCounts(push_actions, event_stores.events, self.serializer)
+        self.notification_counts = NotificationCounts(
+            push_actions, user_data_stores.receipts, event_stores.events, self.serializer
+        )
         self.pushers = PusherService(
             PusherStore(db), events=event_stores.events, unread_count=self.notification_counts.total_unread
         )

@@ -230,3 +230,29 @@ async def test_a_woken_sync_reads_its_counts_from_memory(http, homeserver, make_
     body = await sync(http, bob, body["next_batch"])
     assert counts(body, room_id) == {"notification_count": 0, "highlight_count": 0}
     assert [s for s in statements if "event_push_actions" in s] == []
+
+
+async def test_a_sync_woken_by_anothers_receipt_reads_no_read_position(
+    http, homeserver, make_user, monkeypatch
+) -> None:
+    alice, bob, room_id = await two_people(http, homeserver, make_user)
+    last = await send_text(http, alice, room_id, "one")
+    body = await sync(http, bob)
+    assert counts(body, room_id)["notification_count"] == 1
+    statements: list[str] = []
+    read = homeserver.db.fetchall
+
+    async def counted(sql: str, *args: Any) -> list[Any]:
+        statements.append(sql)
+        return await read(sql, *args)
+
+    monkeypatch.setattr(homeserver.db, "fetchall", counted)
+    # Alice's receipt wakes Bob's sync; his own read position did not move.
+    assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(last)}", alice, {}))[0] == 200
+    statements.clear()
+    body = await sync(http, bob, body["next_batch"])
+    assert room_id in body["rooms"]["join"]
+    assert [s for s in statements if "FROM receipts WHERE user_id" in s] == []
+    # His own receipt still resets his count.
+    assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(last)}", bob, {}))[0] == 200
+    assert counts(await sync(http, bob, body["next_batch"]), room_id)["notification_count"] == 0

@@ -36,6 +36,9 @@ class ReceiptStore:
         self._db = db
         self._stream = stream
         self._room_changes: StreamChangeCache[str] = StreamChangeCache(stream.current_token)
+        # By the user whose receipt it is: a sync woken by others' receipts learns at once
+        # that its user's own read positions did not move.
+        self._user_changes: StreamChangeCache[str] = StreamChangeCache(stream.current_token)
         # Called with (room ID, user ID) once a receipt has committed, before its position
         # becomes visible (caches of what receipts decide, such as unread counts).
         self.on_stored: list[Callable[[str, str], None]] = []
@@ -87,7 +90,12 @@ class ReceiptStore:
         if not changed:
             return None
         self._room_changes.record(room_id, position)
+        self._user_changes.record(user_id, position)
         return position
+
+    def user_may_have_changed(self, user_id: str, since: int) -> bool:
+        """False only when no receipt of the user's was stored after `since`."""
+        return self._user_changes.may_have_changed(user_id, since)
 
     async def get_changes(self, room_ids: Collection[str], since: int, to: int) -> list[Receipt]:
         """Every receipt in `room_ids` whose latest change lies in (since, to]."""

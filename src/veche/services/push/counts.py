@@ -11,6 +11,7 @@ from veche.services.rooms.serving import EventSerializer
 from veche.storage.accounts import TokenInfo
 from veche.storage.events import EventStore
 from veche.storage.push_actions import Counts, PushActionStore
+from veche.storage.receipts import ReceiptStore
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -30,11 +31,13 @@ class NotificationCounts:
     def __init__(
         self,
         actions: PushActionStore,
+        receipts: ReceiptStore,
         events: EventStore,
         serializer: EventSerializer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._actions = actions
+        self._receipts = receipts
         self._events = events
         self._serializer = serializer
         self._clock = clock
@@ -45,6 +48,8 @@ class NotificationCounts:
 
     async def rooms_read_between(self, user_id: str, since: int, upto: int) -> set[str]:
         """Rooms whose read receipt by the user moved within (since, upto] of the receipts stream."""
+        if not self._receipts.user_may_have_changed(user_id, since):
+            return set()
         return await self._actions.rooms_read_between(user_id, since, upto)
 
     async def total_unread(self, user_id: str) -> int:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Collection, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from veche.storage.cache import LruCache
-from veche.storage.database import Database, Transaction
+from veche.storage.database import Database, Engine, Transaction
+from veche.storage.id_probe import select_by_ids
 
 K = TypeVar("K", bound=Hashable)
 _FEW = 4
@@ -115,19 +116,19 @@ class _Interner(abc.ABC, Generic[K]):
 class StringInterner(_Interner[str]):
     """A table (nid, value TEXT UNIQUE): event IDs, user IDs."""
 
-    def __init__(self, table: str, nid_column: str, value_column: str, cache_size: int = 50_000) -> None:
+    def __init__(
+        self, engine: Engine, table: str, nid_column: str, value_column: str, cache_size: int = 50_000
+    ) -> None:
         super().__init__(cache_size)
         self._table = table
         self._nid_column = nid_column
         self._value_column = value_column
+        # Probed per value on PostgreSQL, which without planner statistics scanned the
+        # whole table instead (1.4 ms rather than 0.45 for 100 of 10,000 event IDs).
+        self._select_nids = select_by_ids(engine, f"i.{value_column}, i.{nid_column}", table, value_column)
 
     async def _select_by_keys(self, reader: Reader, keys: list[str]) -> dict[str, int]:
-        rows = await reader.fetchall(
-            f"SELECT {self._value_column}, {self._nid_column} FROM {self._table}"
-            f" WHERE {self._value_column} = ANY(?)",
-            keys,
-        )
-        return dict(rows)
+        return dict(await reader.fetchall(self._select_nids, keys))
 
     async def _select_by_nids(self, reader: Reader, nids: list[int]) -> dict[int, str]:
         rows = await reader.fetchall(

@@ -24,8 +24,8 @@ class EventStores:
 async def create_event_stores(db: Database, caches: CacheSizes = CacheSizes()) -> EventStores:
     """The stores for one process; the stream allocator starts after the newest event, the
     backfill allocator below the oldest backfilled one."""
-    event_ids = StringInterner("event_ids", "event_nid", "event_id", cache_size=caches.interned_ids)
-    users = StringInterner("user_ids", "user_nid", "user_id", cache_size=caches.interned_ids)
+    event_ids = StringInterner(db.engine, "event_ids", "event_nid", "event_id", cache_size=caches.interned_ids)
+    users = StringInterner(db.engine, "user_ids", "user_nid", "user_id", cache_size=caches.interned_ids)
     state_keys = StateKeyInterner(cache_size=caches.interned_ids)
     stream = await StreamIdGenerator.from_database(db, "events", "stream_ordering")
     rooms = RoomStore(

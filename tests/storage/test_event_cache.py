@@ -18,9 +18,15 @@ def _event(n: int, rejected_reason: str | None = None) -> Event:
 
 def test_recent_events_are_the_same_objects() -> None:
     cache = EventCache(max_events=10, max_parsed=2)
-    event = _event(1)
-    cache.add(event, orjson.dumps(event.pdu))
-    assert cache.get("$e1") is event
+    built = _event(1)
+    cache.add(built)
+    assert cache.get("$e1") is built
+    read = _event(2)
+    cache.add(read, orjson.dumps(read.pdu))
+    # Read from the database: kept as JSON, parsed when asked for, then kept parsed.
+    again = cache.get("$e2")
+    assert again is not None and again is not read and again.pdu == read.pdu
+    assert cache.get("$e2") is again
 
 
 def test_events_past_the_parsed_tier_come_back_equal() -> None:

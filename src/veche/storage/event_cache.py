@@ -4,7 +4,10 @@ read once (a page of history) or rarely.
 
 Two tiers: the most recently used events as `Event` objects, ready to use, and many more
 as their JSON bytes, parsed again (a couple of microseconds each) when asked for. An
-event leaving the parsed tier is kept as JSON unless its JSON is held already.
+event read from the database enters the JSON tier only, and the parsed tier when it is
+asked for again: a page of history read once does not churn the parsed events out (and
+their short-lived copies are freed at once rather than scattered through the heap). An
+event built here enters the parsed tier, and on leaving it is kept as JSON.
 """
 
 from __future__ import annotations
@@ -63,10 +66,12 @@ class EventCache:
         return found, missing
 
     def add(self, event: Event, raw: bytes | None = None) -> None:
-        """Cache `event`; `raw` is its JSON when at hand (read from the database)."""
+        """Cache `event`; `raw` is its JSON when at hand (read from the database), and then
+        only the JSON is kept until the event is asked for again."""
         if raw is not None:
             self._compact.set(event.event_id, (raw, event.room_version, event.rejected_reason))
-        self._keep_parsed(event)
+        else:
+            self._keep_parsed(event)
 
     def _keep_parsed(self, event: Event) -> None:
         parsed = self._parsed

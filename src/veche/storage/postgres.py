@@ -146,7 +146,11 @@ class PostgresDatabase(Database):
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            # JIT compilation pays off for long analytic queries; Veche's are all short, and
+            # a misestimated plan crossing jit_above_cost spent 100-250 ms compiling a 3 ms lookup.
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, server_settings={"jit": "off"}
+            )
         except (OSError, asyncpg.PostgresError) as e:
             raise DatabaseError(f"cannot connect to PostgreSQL: {e}") from e
         return cls(pool)

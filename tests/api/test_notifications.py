@@ -198,12 +198,8 @@ async def test_notifications_pagination_and_read_flags(http, homeserver, make_us
     assert (await notifications(http, bob, "?only=highlight"))["notifications"] == []
 
 
-async def test_a_woken_sync_reads_its_counts_from_memory(http, homeserver, make_user, monkeypatch) -> None:
-    alice, bob, room_id = await two_people(http, homeserver, make_user, third=True)
-    body = await sync(http, bob)
-    await send_text(http, alice, room_id, "one")
-    body = await sync(http, bob, body["next_batch"])
-    assert counts(body, room_id) == {"notification_count": 1, "highlight_count": 0}
+def record_statements(homeserver, monkeypatch) -> list[str]:
+    """The SQL of every read the server makes from now on, in order."""
     statements: list[str] = []
     read = homeserver.db.fetchall
 
@@ -212,6 +208,16 @@ async def test_a_woken_sync_reads_its_counts_from_memory(http, homeserver, make_
         return await read(sql, *args)
 
     monkeypatch.setattr(homeserver.db, "fetchall", counted)
+    return statements
+
+
+async def test_a_woken_sync_reads_its_counts_from_memory(http, homeserver, make_user, monkeypatch) -> None:
+    alice, bob, room_id = await two_people(http, homeserver, make_user, third=True)
+    body = await sync(http, bob)
+    await send_text(http, alice, room_id, "one")
+    body = await sync(http, bob, body["next_batch"])
+    assert counts(body, room_id) == {"notification_count": 1, "highlight_count": 0}
+    statements = record_statements(homeserver, monkeypatch)
     await send_text(http, alice, room_id, "two", **{"m.mentions": {"user_ids": [bob.user_id]}})
     statements.clear()
     body = await sync(http, bob, body["next_batch"])
@@ -239,14 +245,7 @@ async def test_a_sync_woken_by_anothers_receipt_reads_no_read_position(
     last = await send_text(http, alice, room_id, "one")
     body = await sync(http, bob)
     assert counts(body, room_id)["notification_count"] == 1
-    statements: list[str] = []
-    read = homeserver.db.fetchall
-
-    async def counted(sql: str, *args: Any) -> list[Any]:
-        statements.append(sql)
-        return await read(sql, *args)
-
-    monkeypatch.setattr(homeserver.db, "fetchall", counted)
+    statements = record_statements(homeserver, monkeypatch)
     # Alice's receipt wakes Bob's sync; his own read position did not move.
     assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(last)}", alice, {}))[0] == 200
     statements.clear()

@@ -23,20 +23,6 @@ from veche.storage.unread_cache import Counts, RoomUnread, UnreadCache
 MAIN_THREAD = "main"
 
 
-def _read_upto(engine: str) -> str:
-    """SQL for the stream position up to which row `a`'s user has read its room thread."""
-    # The larger of two scalars: max() on SQLite, GREATEST() on PostgreSQL.
-    larger = "max" if engine == "sqlite" else "GREATEST"
-    return (
-        f"{larger}(COALESCE((SELECT MAX(r.event_stream_ordering) FROM receipts r"
-        " WHERE r.room_id = a.room_id AND r.user_id = a.user_id"
-        " AND r.receipt_type IN ('m.read', 'm.read.private')"
-        " AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0),"
-        " COALESCE((SELECT m.stream_ordering FROM push_sent_marks m"
-        " WHERE m.room_id = a.room_id AND m.user_id = a.user_id AND m.thread_id = a.thread_id), 0))"
-    )
-
-
 def _read_receipts(in_rooms: bool) -> str:
     """A `WITH` clause naming one user's latest read receipt per room and thread
     (`read_receipts`); its parameters are the user ID, then the room IDs if `in_rooms`."""
@@ -48,19 +34,21 @@ def _read_receipts(in_rooms: bool) -> str:
     )
 
 
-def _unread_actions(engine: str) -> str:
-    """`FROM … WHERE` of the push actions `a` past their user's read position in their
-    room thread: after `_read_receipts`, joined to it rather than a subquery per action,
-    which PostgreSQL without statistics ran as a scan per row (78-177 ms for 100 rooms)."""
+def _actions_with_read_position(engine: str) -> tuple[str, str]:
+    """`FROM` of the push actions `a` joined (after `_read_receipts`) to what their user has
+    read of their room thread, and the SQL of that read position. Joined rather than a
+    subquery per action, which PostgreSQL without statistics ran as a scan per row
+    (78-177 ms for 100 rooms)."""
     larger = "max" if engine == "sqlite" else "GREATEST"
-    return (
+    source = (
         " FROM event_push_actions a"
         " LEFT JOIN read_receipts r0 ON r0.room_id = a.room_id AND r0.thread_id = ''"
         " LEFT JOIN read_receipts rt ON rt.room_id = a.room_id AND rt.thread_id = a.thread_id"
         " LEFT JOIN push_sent_marks m"
         " ON m.room_id = a.room_id AND m.user_id = a.user_id AND m.thread_id = a.thread_id"
-        f" WHERE a.stream_ordering > {larger}(COALESCE(r0.upto, 0), COALESCE(rt.upto, 0), COALESCE(m.stream_ordering, 0))"
     )
+    position = f"{larger}(COALESCE(r0.upto, 0), COALESCE(rt.upto, 0), COALESCE(m.stream_ordering, 0))"
+    return source, position
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +74,9 @@ class PushActionStore:
     def __init__(self, db: Database, visible_events: Callable[[], int]) -> None:
         """`visible_events`: the event stream position below which everything has committed."""
         self._db = db
-        self._read_upto = _read_upto(db.engine)
-        self._unread_actions = _unread_actions(db.engine)
+        self._actions, read_position = _actions_with_read_position(db.engine)
+        self._read_position = read_position
+        self._unread_actions = f"{self._actions} WHERE a.stream_ordering > {read_position}"
         self._visible_events = visible_events
         self._unread = UnreadCache()
 
@@ -293,11 +282,14 @@ class PushActionStore:
     ) -> list[Notification]:
         """The user's notifications, newest first, below stream position `before`."""
         rows = await self._db.fetchall(
-            "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts,"
-            f" CASE WHEN a.stream_ordering <= {self._read_upto} THEN 1 ELSE 0 END"
-            " FROM event_push_actions a WHERE a.user_id = ? AND a.stream_ordering < ?"
+            _read_receipts(in_rooms=False)
+            + "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts,"
+            f" CASE WHEN a.stream_ordering <= {self._read_position} THEN 1 ELSE 0 END"
+            + self._actions
+            + " WHERE a.user_id = ? AND a.stream_ordering < ?"
             + (" AND a.highlight" if only_highlight else "")
             + " ORDER BY a.stream_ordering DESC LIMIT ?",
+            user_id,
             user_id,
             before if before is not None else 2**62,
             limit,

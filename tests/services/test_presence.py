@@ -31,6 +31,9 @@ class FakeMembers:
     async def joined(self, room_id: str) -> frozenset[str]:
         return frozenset(ROOMS.get(room_id, ()))
 
+    async def joined_many(self, room_ids: list[str]) -> dict[str, frozenset[str]]:
+        return {room_id: await self.joined(room_id) for room_id in room_ids}
+
 
 class FakeAccounts:
     async def user_id_exists(self, user_id: str) -> bool:

@@ -240,10 +240,8 @@ class PresenceService:
         return set().union(*members.values())
 
     async def _local_users_sharing_rooms(self, user_id: str) -> set[str]:
-        users: set[str] = set()
-        for room_id in await self._rooms.get_rooms_for_user(user_id):
-            users.update(await self._members.joined(room_id))
-        return users
+        joined = await self._members.joined_many(await self._rooms.get_rooms_for_user(user_id))
+        return set().union(*joined.values())
 
     def _now(self) -> int:
         return int(self._clock() * 1000)

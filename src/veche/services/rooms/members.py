@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from veche.storage.rooms import RoomStore
 
 
@@ -31,3 +33,25 @@ class LocalMembers:
         if self._generation.get(room_id, 0) == generation:
             self._joined[room_id] = members
         return members
+
+    async def joined_many(self, room_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """`joined` for many rooms, the uncached ones read in one query (a user's first
+        /sync after a restart announces their presence to every room they are in)."""
+        found: dict[str, frozenset[str]] = {}
+        missing: list[str] = []
+        for room_id in room_ids:
+            cached = self._joined.get(room_id)
+            if cached is None:
+                missing.append(room_id)
+            else:
+                found[room_id] = cached
+        if not missing:
+            return found
+        generations = {room_id: self._generation.get(room_id, 0) for room_id in missing}
+        loaded = await self._rooms.get_many_joined_members(missing)
+        for room_id in missing:
+            members = frozenset(u for u in loaded.get(room_id, ()) if self.is_local(u))
+            if self._generation.get(room_id, 0) == generations[room_id]:
+                self._joined[room_id] = members
+            found[room_id] = members
+        return found

@@ -4,6 +4,9 @@
 asks the system: SRV through dnspython (the standard library has no SRV look-up),
 addresses through `getaddrinfo`, so /etc/hosts and the system's resolver configuration
 apply as they do for every other program on the machine.
+
+dnspython is imported at the first SRV look-up, not at start: it adds about 3 MB to the
+process, which a server that never federates (or has not yet) need not carry.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import dns.asyncresolver
-import dns.exception
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class SystemDnsResolver:
         self._resolver: dns.asyncresolver.Resolver | None = None
 
     async def srv(self, name: str) -> list[SrvRecord]:
+        import dns.exception
+
         try:
             resolver = self._srv_resolver()
             answer = await resolver.resolve(name, "SRV", lifetime=LOOKUP_TIMEOUT_SECONDS)
@@ -66,6 +71,8 @@ class SystemDnsResolver:
 
     def _srv_resolver(self) -> dns.asyncresolver.Resolver:
         if self._resolver is None:
+            import dns.asyncresolver
+
             self._resolver = dns.asyncresolver.Resolver()
         return self._resolver
 

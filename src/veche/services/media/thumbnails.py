@@ -5,6 +5,9 @@ Untrusted images are guarded before anything is decoded: the header's dimensions
 checked against a pixel limit (decompression bombs), animations against frame and
 total-pixel limits, and truncated or corrupt data fails the render instead of being
 padded out. Every render also has a time limit.
+
+Pillow is imported by the first probe or render, in a worker thread: a server that is
+never sent an image does not carry it (1-2 MB).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from PIL import Image, ImageOps, ImageSequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from veche.protocol.media import ImageInfo, sniff_image_type
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +87,8 @@ class Thumbnailer:
 
 def probe_image(path: Path) -> ImageInfo | None:
     """Reads only the header (and, for animations, the frame headers)."""
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             content_type = _FORMAT_TYPES.get(image.format or "")
@@ -102,6 +108,8 @@ def probe_image(path: Path) -> ImageInfo | None:
 
 
 def render_thumbnail(path: Path, width: int, height: int, method: str, animated: bool) -> Thumbnail:
+    from PIL import Image, ImageOps
+
     with Image.open(path) as image:
         if animated and _animation_within_limits(image):
             return _render_animated(image, width, height, method)
@@ -132,6 +140,8 @@ def _animation_within_limits(image: Image.Image) -> bool:
 
 
 def _render_animated(image: Image.Image, width: int, height: int, method: str) -> Thumbnail:
+    from PIL import ImageSequence
+
     frames: list[Image.Image] = []
     durations: list[int] = []
     for frame in ImageSequence.Iterator(image):
@@ -152,6 +162,8 @@ def _render_animated(image: Image.Image, width: int, height: int, method: str) -
 
 
 def _resize(image: Image.Image, width: int, height: int, method: str) -> Image.Image:
+    from PIL import Image, ImageOps
+
     if method == "crop":
         return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
     return image.resize((width, height), Image.Resampling.LANCZOS)

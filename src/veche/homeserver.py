@@ -80,6 +80,8 @@ from veche.services.sync.e2ee import DeviceKeyCounts, E2eeSections
 from veche.services.sync.handler import SyncHandler
 from veche.services.sync.notifications import NotificationSections
 from veche.services.sync.rooms import RoomSync
+from veche.services.sync.sliding import SlidingSync
+from veche.services.sync.sliding_extensions import SlidingExtensions
 from veche.services.sync.user_data import UserDataSections
 from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
@@ -389,22 +391,32 @@ class HomeServer:
             serializer=self.serializer,
         )
         self.sender.after_persist.append(self.search.on_event)
-        self.sync = SyncHandler(
+        room_sync = RoomSync(
             stores=event_stores,
-            notifier=self.notifier,
-            room_sync=RoomSync(
-                stores=event_stores,
-                summaries=RoomSummaryStore(db),
-                serialize=self.serializer.serialize,
-                visible_to=self.visibility.filter_events_for_user,
-                forgotten_rooms=self.membership.forgotten_rooms,
-                ignored_users=self.user_data.account_data.get_ignored_users,
-            ),
+            summaries=RoomSummaryStore(db),
+            serialize=self.serializer.serialize,
+            visible_to=self.visibility.filter_events_for_user,
+            forgotten_rooms=self.membership.forgotten_rooms,
+            ignored_users=self.user_data.account_data.get_ignored_users,
         )
+        self.sync = SyncHandler(stores=event_stores, notifier=self.notifier, room_sync=room_sync)
         self.sync.add_section_filler(UserDataSections(self.user_data))
         self.sync.add_section_filler(E2eeSections(self.e2ee))
         self.sync.add_device_filler(DeviceKeyCounts(self.e2ee))
         self.sync.add_section_filler(NotificationSections(self.notification_counts))
+        self.sliding_sync = SlidingSync(
+            stores=event_stores,
+            summaries=RoomSummaryStore(db),
+            serialize=self.serializer.serialize,
+            visible_to=self.visibility.filter_events_for_user,
+            forgotten_rooms=self.membership.forgotten_rooms,
+            ignored_users=self.user_data.account_data.get_ignored_users,
+            stripped_state=room_sync.stripped_state,
+            notifier=self.notifier,
+            user_data=self.user_data,
+            counts=self.notification_counts,
+            extensions=SlidingExtensions(self.user_data, self.e2ee),
+        )
         # Every stream's writer has announced its persisted position by now.
         self.notifier.mark_started()
         self.remote_media = FederatedMedia(

@@ -14,7 +14,7 @@ async def test_versions(http: aiohttp.ClientSession) -> None:
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         body = await response.json()
     assert body["versions"] == [f"v1.{minor}" for minor in range(1, 20)]
-    assert body["unstable_features"] == {}
+    assert body["unstable_features"] == {"org.matrix.simplified_msc3575": True}
 
 
 async def test_client_wellknown(http: aiohttp.ClientSession, homeserver: HomeServer) -> None:

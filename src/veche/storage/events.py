@@ -1019,6 +1019,27 @@ class EventStore:
         found.update((ids[room_nid], event_id) for room_nid, event_id in rows)
         return found
 
+    async def get_latest_positions_of_types(
+        self, room_ids: Iterable[str], types: Iterable[str], stream: int
+    ) -> dict[str, int]:
+        """For each room, the stream position of its last visible event of one of `types` at
+        or before `stream` (sliding sync's `bump_stamp`); rooms without one are left out."""
+        nids = await self._rooms.get_room_nids(room_ids)
+        if not nids:
+            return {}
+        # One backward probe of the room's stream index per room, as in get_latest_event_ids_at.
+        rows = await self._db.fetchall(
+            "SELECT r.room_nid, (SELECT e.stream_ordering FROM events e"
+            f"  WHERE e.room_nid = r.room_nid AND e.stream_ordering <= ? AND {_VISIBLE}"
+            "  AND e.event_type = ANY(?) ORDER BY e.stream_ordering DESC LIMIT 1)"
+            " FROM rooms r WHERE r.room_nid = ANY(?)",
+            stream,
+            list(types),
+            list(nids.values()),
+        )
+        ids = {room_nid: room_id for room_id, room_nid in nids.items()}
+        return {ids[room_nid]: position for room_nid, position in rows if position is not None}
+
     async def paginate_room_events(
         self,
         room_id: str,

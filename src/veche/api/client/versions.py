@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 # module (m.invite_permission_config is stored as plain account data, not enforced).
 SUPPORTED_VERSIONS: tuple[str, ...] = tuple(f"v1.{minor}" for minor in range(1, 20))
 
-# Only features actually served are flagged; sliding sync (MSC4186,
-# org.matrix.simplified_msc3575) is not, yet.
-UNSTABLE_FEATURES: dict[str, bool] = {}
+# Only features actually served are flagged: simplified sliding sync (MSC4186), which
+# Element X requires.
+UNSTABLE_FEATURES: dict[str, bool] = {"org.matrix.simplified_msc3575": True}
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:

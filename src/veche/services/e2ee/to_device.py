@@ -94,11 +94,13 @@ class ToDeviceMessaging:
             deliveries.extend(Delivery(user_id, target, message) for target in targets)
         return deliveries
 
-    async def inbox(self, user_id: str, device_id: str, since: int | None, to: int) -> InboxPage:
+    async def inbox(
+        self, user_id: str, device_id: str, since: int | None, to: int, limit: int = SYNC_LIMIT
+    ) -> InboxPage:
         """The messages for a /sync holding `since` (None: initial), acknowledging older ones."""
         if since is not None:
             await self._store.acknowledge(user_id, device_id, since)
-        return await self._store.read_inbox(user_id, device_id, since or 0, to, SYNC_LIMIT)
+        return await self._store.read_inbox(user_id, device_id, since or 0, to, min(limit, SYNC_LIMIT))
 
     async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
         await self._store.delete_devices(user_id, device_ids)

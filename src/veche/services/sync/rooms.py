@@ -138,9 +138,9 @@ class RoomSync:
             if room_id in summaries:
                 sections["join"][room_id]["summary"] = _summary(summaries[room_id], request.user_id)
         for m in invited:
-            sections["invite"][m.room_id] = {"invite_state": {"events": await self._stripped_state(m)}}
+            sections["invite"][m.room_id] = {"invite_state": {"events": await self.stripped_state(m)}}
         for m in knocked:
-            sections["knock"][m.room_id] = {"knock_state": {"events": await self._stripped_state(m)}}
+            sections["knock"][m.room_id] = {"knock_state": {"events": await self.stripped_state(m)}}
         for m in left:
             sections["leave"][m.room_id] = await self._left_room(request, m, since_pos)
         return sections
@@ -305,7 +305,7 @@ class RoomSync:
             key: event_id for key, event_id in kept.items() if key[0] != "m.room.member" or key[1] in needed
         }
 
-    async def _stripped_state(self, membership: Membership) -> list[dict[str, Any]]:
+    async def stripped_state(self, membership: Membership) -> list[dict[str, Any]]:
         """What an invite or knock shows of the room: the stripped state the resident server
         sent with it for a room this server does not hold (kept in the member event's
         `unsigned`), otherwise this server's current state of the room."""

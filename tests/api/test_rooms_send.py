@@ -35,6 +35,47 @@ async def test_create_room_builds_the_initial_state(http, homeserver, make_user,
         assert room_id == "!" + state[("m.room.create", "")].event_id[1:]
 
 
+@pytest.mark.parametrize("version", ["1", "11", "12"])
+async def test_initial_events_commit_as_one_chain(http, homeserver, make_user, version):
+    # Without an alias the create event and the creator's initial events share a transaction.
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    room_id = await create_room(
+        http, alice, room_version=version, preset="private_chat", name="Chained", invite=[bob.user_id]
+    )
+    events = homeserver.stores.events
+    state = await current_state(homeserver, room_id)
+    assert state[("m.room.name", "")].content == {"name": "Chained"}
+    assert state[("m.room.member", bob.user_id)].membership == "invite"
+    assert await homeserver.stores.rooms.get_rooms_for_user(alice.user_id) == [room_id]
+    # One line of history: each event cites the one before, the last is the only extremity.
+    [last] = await events.get_forward_extremities(room_id)
+    chain = [await events.get_event(last)]
+    while chain[-1].prev_event_ids:
+        [prev] = chain[-1].prev_event_ids
+        chain.append(await events.get_event(prev))
+    assert [e.type for e in reversed(chain)][:3] == ["m.room.create", "m.room.member", "m.room.power_levels"]
+    assert {e.event_id for e in chain} >= {e.event_id for e in state.values()}
+    async with http.get(
+        f"/_matrix/client/v3/rooms/{room_id}/messages", params={"dir": "b", "limit": "50"}, headers=alice.headers
+    ) as response:
+        assert response.status == 200
+        assert [e["event_id"] for e in (await response.json())["chunk"]] == [e.event_id for e in chain]
+    for event in chain:
+        assert await homeserver.stores.state.get_state_ids_after(event.event_id) is not None
+
+
+async def test_refused_initial_state_creates_no_room(http, homeserver, make_user):
+    alice = await make_user("alice")
+    # Power levels that leave the creator unable to send the preset's next state event.
+    body = {"preset": "public_chat", "power_level_content_override": {"users": {alice.user_id: 0}}}
+    async with http.post("/_matrix/client/v3/createRoom", json=body, headers=alice.headers) as response:
+        assert response.status == 400
+        assert (await response.json())["errcode"] == "M_INVALID_ROOM_STATE"
+    assert await homeserver.stores.rooms.get_rooms_for_user(alice.user_id) == []
+    assert await create_room(http, alice, preset="public_chat")
+
+
 async def test_alias_in_use_and_bad_requests(http, make_user):
     alice = await make_user("alice")
     await create_room(http, alice, room_alias_name="taken")

@@ -25,6 +25,10 @@ from veche.storage.rooms import RoomStore
 MAX_CHAIN_LENGTH = 32
 
 NidState = Mapping[int, int]
+SnapshotMemo = dict[int, tuple[int, NidState]]
+"""Snapshots one transaction has stored or read: nid → (chain length, contents). The shared
+cache learns them only once the transaction commits; the transaction's later events need
+them at once."""
 """State as state_key_nid → event_nid."""
 
 _REMOVED = 0  # event_nid in a delta that removes the key; real nids start at 1
@@ -121,18 +125,25 @@ class StateStore:
         snapshot_nid: int,
         reader: Database | Transaction | None = None,
         after: AfterCommit | None = None,
+        memo: SnapshotMemo | None = None,
     ) -> NidState:
         """The full contents of a snapshot; do not modify the returned mapping.
 
         Read in a transaction, it is cached only through `after` once that commits (the
-        snapshot may be the transaction's own, undone by a rollback).
+        snapshot may be the transaction's own, undone by a rollback), and in `memo`.
         """
-        return (await self._load(snapshot_nid, reader, after))[1]
+        return (await self._load(snapshot_nid, reader, after, memo))[1]
 
     async def _load(
-        self, snapshot_nid: int, reader: Database | Transaction | None, after: AfterCommit | None = None
+        self,
+        snapshot_nid: int,
+        reader: Database | Transaction | None,
+        after: AfterCommit | None = None,
+        memo: SnapshotMemo | None = None,
     ) -> tuple[int, NidState]:
         cached = self._snapshots.get(snapshot_nid)
+        if cached is None and memo is not None:
+            cached = memo.get(snapshot_nid)
         if cached is not None:
             return cached
         rows = await (reader or self._db).fetchall(
@@ -161,6 +172,8 @@ class StateStore:
             self._snapshots.set(snapshot_nid, loaded)
         elif after is not None:
             after.add(lambda: self._snapshots.set(snapshot_nid, loaded))
+        if memo is not None:
+            memo[snapshot_nid] = loaded
         return loaded
 
     async def load_snapshots(self, snapshot_nids: Iterable[int]) -> dict[int, NidState]:
@@ -228,17 +241,25 @@ class StateStore:
         state: NidState,
         parent_nid: int | None,
         after: AfterCommit,
+        *,
+        memo: SnapshotMemo | None = None,
+        fresh: bool = False,
     ) -> int:
         """The nid of a snapshot holding exactly `state`, stored as a delta on `parent_nid`
-        when that keeps the chain bounded; an identical existing snapshot is reused."""
+        when that keeps the chain bounded; an identical existing snapshot is reused.
+
+        `fresh`: `state` holds an event nid created in this transaction, so no stored
+        snapshot can equal it and none is looked for. The new snapshot enters `memo`.
+        """
         digest = snapshot_hash(room_nid, state)
-        existing = await txn.fetchval("SELECT snapshot_nid FROM state_snapshots WHERE hash = ?", digest)
-        if existing is not None:
-            return existing
+        if not fresh:
+            existing = await txn.fetchval("SELECT snapshot_nid FROM state_snapshots WHERE hash = ?", digest)
+            if existing is not None:
+                return existing
         chain_length = 0
         entries: Iterable[int] = chain.from_iterable(sorted(state.items()))
         if parent_nid is not None:
-            parent_length, parent_state = await self._load(parent_nid, txn, after)
+            parent_length, parent_state = await self._load(parent_nid, txn, after, memo)
             delta = {k: v for k, v in state.items() if parent_state.get(k) != v}
             delta.update((k, _REMOVED) for k in parent_state if k not in state)
             if parent_length + 1 <= MAX_CHAIN_LENGTH and 2 * len(delta) <= len(state):
@@ -260,6 +281,8 @@ class StateStore:
             return await txn.fetchval("SELECT snapshot_nid FROM state_snapshots WHERE hash = ?", digest)
         frozen = dict(state)
         after.add(lambda: self._snapshots.set(snapshot_nid, (chain_length, frozen)))
+        if memo is not None:
+            memo[snapshot_nid] = (chain_length, frozen)
         return snapshot_nid
 
     async def get_snapshots_after(self, event_ids: Iterable[str]) -> dict[str, int]:
@@ -362,6 +385,7 @@ class StateStore:
         known_keys: Mapping[int, StateKey] | None = None,
         known_event_ids: Mapping[int, str] | None = None,
         known_current: int | None = None,
+        held: list[tuple[str, tuple[object, ...]]] | None = None,
     ) -> dict[StateKey, int | None]:
         """Make `state` (stored as `snapshot_nid`) the room's current state.
 
@@ -370,7 +394,8 @@ class StateStore:
         which spares a full comparison when the room's current state is that snapshot.
         `known_keys` / `known_event_ids` name nids the caller created in this transaction.
         `known_current`: the room's current snapshot, when the caller made it so in this
-        transaction (it is not read again).
+        transaction (it is not read again). `held`: the writes go there, for the caller to
+        send, instead of to the database now.
         """
         old_nid = known_current
         if old_nid is None:
@@ -405,7 +430,10 @@ class StateStore:
                 ("DELETE FROM current_state WHERE room_nid = ? AND state_key_nid = ANY(?)", (room_nid, removals))
             )
         writes.append(("UPDATE rooms SET current_snapshot_nid = ? WHERE room_nid = ?", (snapshot_nid, room_nid)))
-        await txn.execute_all(writes)
+        if held is not None:
+            held += writes
+        else:
+            await txn.execute_all(writes)
         # Patch the cached state rather than reload all of a big room after each change.
         resolved = {keys[k]: (event_ids[v] if v is not None else None) for k, v in changes.items()}
         after.add(lambda: self._apply_current_changes(room_nid, resolved))

@@ -8,13 +8,14 @@ from typing import Any
 from veche.errors import MatrixError, bad_json
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
 from veche.protocol.room_creation import (
+    EventSpec,
     InvalidCreateRoomRequest,
     create_event_content,
     parse_create_room_request,
     plan_initial_events,
 )
 from veche.protocol.room_versions import UnsupportedRoomVersion, get_room_version
-from veche.services.rooms.sending import EventDraft, EventSender
+from veche.services.rooms.sending import EventDraft, EventSender, InitialEventRefused
 from veche.storage.room_directory import AliasStore, DirectoryStore
 
 ProfileLookup = Callable[[str], Awaitable[dict[str, Any]]]
@@ -71,19 +72,31 @@ class RoomCreator:
         profile = await self._member_profile(creator) if self._member_profile else {}
         plan = plan_initial_events(request, creator, room_version, alias, profile)
 
-        create = await self._sender.create_room(creator, room_version, content)
+        # The creator's own events go in the create event's transaction, up to the first
+        # invite (of another server's user, a handshake). With an alias, the create event
+        # goes alone: the alias is taken before any event names it.
+        chained = 0 if alias is not None else next(
+            (i for i, spec in enumerate(plan) if spec.type == "m.room.member" and spec.state_key != creator),
+            len(plan),
+        )
+        try:
+            create = await self._sender.create_room(
+                creator, room_version, content, [_draft(spec) for spec in plan[:chained]]
+            )
+        except InitialEventRefused as e:
+            raise _invalid_state(e.draft.type, e.error) from None
         room_id = create.room_id
         if alias is not None and not await self._aliases.create(alias, room_id, creator):
             raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
-        for spec in plan:
+        for spec in plan[chained:]:
             try:
                 if spec.type == "m.room.member" and spec.state_key != creator:
                     await self._update_membership(creator, room_id, spec.state_key or "", spec.content)
                 else:
-                    await self._sender.send(room_id, creator, EventDraft(spec.type, spec.content, spec.state_key))
+                    await self._sender.send(room_id, creator, _draft(spec))
             except MatrixError as e:
-                if e.errcode == "M_FORBIDDEN" and not (spec.type == "m.room.member" and spec.state_key != creator):
-                    raise MatrixError(400, "M_INVALID_ROOM_STATE", f"{spec.type}: {e.message}") from None
+                if not (spec.type == "m.room.member" and spec.state_key != creator):
+                    raise _invalid_state(spec.type, e) from None
                 raise
         if request.visibility == "public":
             await self._directory.publish(room_id, self._sender.now_ms())
@@ -99,3 +112,12 @@ class RoomCreator:
         return alias
 
 
+def _draft(spec: EventSpec) -> EventDraft:
+    return EventDraft(spec.type, spec.content, spec.state_key)
+
+
+def _invalid_state(event_type: str, error: MatrixError) -> MatrixError:
+    """A refused initial state event is the request's fault (M_INVALID_ROOM_STATE)."""
+    if error.errcode != "M_FORBIDDEN":
+        return error
+    return MatrixError(400, "M_INVALID_ROOM_STATE", f"{event_type}: {error.message}")

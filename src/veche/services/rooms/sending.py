@@ -81,6 +81,15 @@ class EventCompanion(Protocol):
         """An event persisted outside `send` (received over federation) has committed."""
 
 
+class InitialEventRefused(Exception):
+    """One of a new room's initial events was refused; the room was not created."""
+
+    def __init__(self, draft: EventDraft, error: MatrixError) -> None:
+        super().__init__(error.message)
+        self.draft = draft
+        self.error = error
+
+
 RecordWrites = Callable[[Event], Statements]
 """Given a built event, statements to commit with it (e.g. its client transaction ID)."""
 
@@ -125,8 +134,17 @@ class EventSender:
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    async def create_room(self, creator: str, room_version: RoomVersion, content: dict[str, Any]) -> Event:
-        """Persist a new room's create event; the room's ID follows from it in v12."""
+    async def create_room(
+        self,
+        creator: str,
+        room_version: RoomVersion,
+        content: dict[str, Any],
+        initial: Sequence[EventDraft] = (),
+    ) -> Event:
+        """Persist a new room's create event, then `initial` from the creator, each built on
+        the one before, in one transaction, and return the create event (in v12 the room's
+        ID follows from it). If one of `initial` is refused, nothing is persisted
+        (InitialEventRefused)."""
         pdu: dict[str, Any] = {
             "type": "m.room.create",
             "state_key": "",
@@ -140,22 +158,45 @@ class EventSender:
         if not room_version.room_id_from_create_event:
             pdu["room_id"] = self._new_room_id()
         while True:
-            event = self._finish(dict(pdu), room_version)
-            check_auth_rules(event, {})
-            async with self._room_locks.hold(event.room_id):
+            create = self._finish(dict(pdu), room_version)
+            check_auth_rules(create, {})
+            events = await self._build_initial(create, room_version, creator, initial)
+            async with self._room_locks.hold(create.room_id):
                 # From v12 the room ID is the create event's hash: the same creator and
                 # content within one millisecond would name an existing room, and persisting
                 # a known event is a no-op. Such a create event moves to the next millisecond.
-                if not await self._stores.events.have_events([event.event_id]):
-                    [(writes, then)] = await self._prepare([event], [None])
-                    persisted = await self._stores.events.persist_event(
-                        event, state_before={}, advance_current_state=True, alongside=writes
+                if not await self._stores.events.have_events([create.event_id]):
+                    prepared = await self._prepare(events, [None] * len(events))
+                    persisted = await self._stores.events.persist_event_chain(
+                        events, state_before={}, alongside=[writes for writes, _ in prepared]
                     )
-                    self._committed([event])
+                    self._committed(events)
                     break
             pdu["origin_server_ts"] += 1
-        await self._announce(event, persisted.stream_ordering, then)
-        return event
+        for event, p, (_, then) in zip(events, persisted, prepared):
+            await self._announce(event, p.stream_ordering, then)
+        return create
+
+    async def _build_initial(
+        self, create: Event, room_version: RoomVersion, creator: str, initial: Sequence[EventDraft]
+    ) -> list[Event]:
+        """The create event and `initial` built on it; their auth events are all among them,
+        so this reads nothing."""
+        events = [create]
+        state_ids = {create.state_tuple: create.event_id}
+        new_events = {create.event_id: create}
+        for draft in initial:
+            try:
+                event = await self._build(
+                    create.room_id, room_version, creator, draft, events[-1:], state_ids, new_events
+                )
+            except MatrixError as e:
+                raise InitialEventRefused(draft, e) from None
+            events.append(event)
+            new_events[event.event_id] = event
+            if event.is_state:
+                state_ids[event.state_tuple] = event.event_id
+        return events
 
     async def send(
         self, room_id: str, sender: str, draft: EventDraft, *, record: RecordWrites | None = None

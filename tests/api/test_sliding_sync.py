@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tests.api.test_notifications import record_statements
+
 PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
 ALL_STATE = [["*", "*"]]
 
@@ -399,3 +401,20 @@ async def test_versions_advertises_sliding_sync(http):
     async with http.get("/_matrix/client/versions") as response:
         body = await response.json()
     assert body["unstable_features"]["org.matrix.simplified_msc3575"] is True
+
+
+async def test_quiet_requests_read_little(http, homeserver, make_user, monkeypatch):
+    alice = await make_user("alice")
+    for i in range(5):
+        await create_room(http, alice, name=f"R{i}")
+    encryption = {"conn_id": "encryption", "extensions": {"to_device": {"enabled": True}, "e2ee": {"enabled": True}}}
+    first = await sliding(http, alice, encryption)
+    room_list_config = {"conn_id": "room-list", "lists": {"all": room_list(required_state=ALL_STATE)}}
+    rooms = await sliding(http, alice, room_list_config)
+    statements = record_statements(homeserver, monkeypatch)
+    # An extensions-only connection (Element X's to-device loop) builds no room list.
+    await sliding(http, alice, encryption, pos=first["pos"], timeout=0)
+    assert statements == []
+    # A room list with nothing new: the activity stamps and the m.direct look-up only.
+    await sliding(http, alice, room_list_config, pos=rooms["pos"], timeout=0)
+    assert len(statements) <= 2, statements

@@ -130,9 +130,12 @@ class SlidingSync:
     ) -> tuple[dict[str, Any], Snapshot]:
         user_id = requester.user_id
         candidates = await self._room_list(user_id, base)
-        stamps = await self._bump_stamps(candidates, now)
+        # Without lists only the subscribed rooms need an activity stamp (an extensions-only
+        # connection, such as Element X's to-device loop, needs none).
+        stamped = candidates if request.lists else {r: candidates[r] for r in request.subscriptions if r in candidates}
+        stamps = await self._bump_stamps(stamped, now)
         ordered = sort_by_activity(stamps)
-        dm_rooms = await self._dm_rooms(user_id)
+        dm_rooms = await self._dm_rooms(user_id) if stamped else frozenset()
         facts = await self._facts(user_id, request, candidates, ordered, dm_rooms)
 
         list_windows: dict[str, list[str]] = {}
@@ -191,11 +194,13 @@ class SlidingSync:
         return rooms
 
     async def _bump_stamps(self, candidates: Mapping[str, Membership], now: StreamToken) -> dict[str, int]:
-        """Joined rooms: their last activity event; other rooms: the user's membership change."""
+        """Joined rooms: their last activity event; other rooms: the user's membership change.
+
+        Backfilled history has negative positions; clients parse `bump_stamp` as unsigned."""
         joined = [room_id for room_id, m in candidates.items() if m.membership == "join"]
         activity = await self._stores.events.get_latest_positions_of_types(joined, BUMP_EVENT_TYPES, now.events)
         return {
-            room_id: activity.get(room_id, m.stream_ordering) if m.membership == "join" else m.stream_ordering
+            room_id: max(activity.get(room_id, m.stream_ordering) if m.membership == "join" else m.stream_ordering, 0)
             for room_id, m in candidates.items()
         }
 

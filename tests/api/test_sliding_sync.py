@@ -418,3 +418,19 @@ async def test_quiet_requests_read_little(http, homeserver, make_user, monkeypat
     # A room list with nothing new: the activity stamps and the m.direct look-up only.
     await sliding(http, alice, room_list_config, pos=rooms["pos"], timeout=0)
     assert len(statements) <= 2, statements
+
+
+async def test_own_profile_change_is_no_new_membership(http, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice, name="Mine")
+    config = {"lists": {"all": room_list(timeline_limit=5, required_state=[["m.room.member", "$ME"]])}}
+    first = await sliding(http, alice, config)
+    async with http.put(
+        f"/_matrix/client/v3/profile/{alice.user_id}/displayname", json={"displayname": "Alice A."}, headers=alice.headers
+    ) as response:
+        assert response.status == 200
+    body = await sliding(http, alice, config, pos=first["pos"], timeout=5000)
+    room = body["rooms"][room_id]
+    assert "initial" not in room
+    assert [e["content"]["displayname"] for e in room["timeline"]] == ["Alice A."]
+    assert [e["content"]["displayname"] for e in room["required_state"]] == ["Alice A."]

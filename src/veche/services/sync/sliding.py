@@ -279,7 +279,7 @@ class SlidingSync:
         for room_id, config in configs.items():
             m = candidates[room_id]
             sent = base.rooms.get(room_id)
-            if sent is None or sent.membership_event_id != m.event_id:
+            if sent is None or _membership_changed(sent, m):
                 plans.append(_Plan(m, config, sent, initial=True, expanded=False))
             elif m.membership in _FULL_MEMBERSHIPS:
                 known.setdefault(sent.events_pos, []).append(room_id)
@@ -329,7 +329,7 @@ class SlidingSync:
                 # `invite_state` is what Synapse and matrix-rust-sdk name it; the MSC now says `stripped_state`.
                 room["invite_state"] = room["stripped_state"] = stripped
             rooms[m.room_id] = room
-            sent[m.room_id] = SentRoom(now.events, m.event_id, plan.config, {}, {})
+            sent[m.room_id] = SentRoom(now.events, m.membership, m.event_id, plan.config, {}, {})
         if full:
             built, built_sent = await self._full_rooms(requester, full, stamps, dm_rooms, base, now)
             rooms.update(built)
@@ -457,7 +457,9 @@ class SlidingSync:
                 room["required_state"] = required_state
             if plan.initial or room:
                 rooms[room_id] = room
-            sent[room_id] = SentRoom(min(to_pos, now.events), m.event_id, plan.config, new_state[room_id], fields)
+            sent[room_id] = SentRoom(
+                min(to_pos, now.events), m.membership, m.event_id, plan.config, new_state[room_id], fields
+            )
         return rooms, sent
 
     async def _timelines(self, plans: list[_Plan], now: StreamToken) -> dict[str, RecentEvents]:
@@ -560,6 +562,15 @@ def _changed_fields(fields: Mapping[str, Any], previous: Mapping[str, Any] | Non
         return {k: v for k, v in fields.items() if v is not None}
     changed = {k: v for k, v in fields.items() if previous.get(k) != v}
     return {k: v for k, v in changed.items() if v is not None or k in ("name", "avatar")}
+
+
+def _membership_changed(sent: SentRoom, membership: Membership) -> bool:
+    """Whether the room must be sent again in full: the user's membership changed kind
+    (invited → joined, joined → left …), or a new invite or knock replaced the one sent. A
+    joined user's profile change is a new member event but no change of membership."""
+    if sent.membership != membership.membership:
+        return True
+    return membership.membership != "join" and sent.membership_event_id != membership.event_id
 
 
 def _has_news(response: Mapping[str, Any], base: Snapshot, snapshot: Snapshot) -> bool:

@@ -38,6 +38,7 @@ class UnknownPos(Exception):
 class SentRoom:
     # The room's timeline has been sent up to this events stream position.
     events_pos: int
+    membership: str
     membership_event_id: str
     config: RoomConfig
     # Required state sent: (type, state_key) → event ID.

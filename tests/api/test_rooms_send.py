@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from veche.protocol.events import Event
@@ -102,6 +104,35 @@ async def test_send_is_idempotent_per_transaction(http, homeserver, make_user):
         assert (await response.json())["event_id"] == first
     event = await homeserver.stores.events.get_event(first)
     assert event.content == body and event.sender == alice.user_id
+
+
+async def test_retries_queued_with_new_sends_send_nothing(http, make_user):
+    # Sends queued into a room together look their transaction IDs up together: the
+    # retries among them answer with the first event, the new ones are sent.
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    other_room = await create_room(http, alice)
+
+    async def put(room: str, txn_id: str, text: str) -> str:
+        path = f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn_id}"
+        async with http.put(path, json={"msgtype": "m.text", "body": text}, headers=alice.headers) as response:
+            assert response.status == 200, await response.text()
+            return (await response.json())["event_id"]
+
+    first = await put(room_id, "used", "first")
+    answers = await asyncio.gather(
+        put(room_id, "used", "first"),
+        *(put(room_id, f"new{i}", f"new {i}") for i in range(5)),
+        put(other_room, "used", "first"),
+        put(room_id, "used", "first"),
+    )
+    assert answers[0] == answers[-1] == answers[-2] == first
+    assert len(set(answers[1:6])) == 5 and first not in answers[1:6]
+    path = f"/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=50"
+    async with http.get(path, headers=alice.headers) as response:
+        chunk = (await response.json())["chunk"]
+    bodies = sorted(e["content"]["body"] for e in chunk if e["type"] == "m.room.message")
+    assert bodies == ["first", *(f"new {i}" for i in range(5))]
 
 
 async def test_outsider_cannot_send(http, make_user):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from veche.storage.database import Database, IntegrityError
 from veche.storage.events import Statements
+
+TransactionKey = tuple[str, str, str]
+"""(user ID, device ID, client transaction ID)."""
 
 
 class AliasStore:
@@ -105,13 +108,18 @@ class ClientTransactionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def get_event_id(self, user_id: str, device_id: str, txn_id: str) -> str | None:
-        return await self._db.fetchval(
-            "SELECT event_id FROM client_transactions WHERE user_id = ? AND device_id = ? AND txn_id = ?",
-            user_id,
-            device_id,
-            txn_id,
+    async def get_event_ids(self, keys: Sequence[TransactionKey]) -> dict[TransactionKey, str]:
+        """The event each of these (user ID, device ID, transaction ID) was used for, if it was."""
+        if not keys:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT c.user_id, c.device_id, c.txn_id, c.event_id FROM (VALUES "
+            + ", ".join(["(?, ?, ?)"] * len(keys))
+            + ") AS k JOIN client_transactions c"
+            " ON c.user_id = k.column1 AND c.device_id = k.column2 AND c.txn_id = k.column3",
+            *(part for key in keys for part in key),
         )
+        return {(user_id, device_id, txn_id): event_id for user_id, device_id, txn_id, event_id in rows}
 
     @staticmethod
     def record_statements(user_id: str, device_id: str, txn_id: str, event_id: str, now_ms: int) -> Statements:

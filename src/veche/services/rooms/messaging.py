@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from veche.services.keyed_lock import KeyedLock
-from veche.services.rooms.sending import EventDraft, EventSender
+from veche.services.rooms.sending import EventDraft, EventSender, Once
 from veche.storage.accounts import TokenInfo
 from veche.storage.room_directory import ClientTransactionStore
 from veche.storage.stores import EventStores
@@ -39,22 +39,21 @@ class RoomMessaging:
         """Send once per (device, transaction ID): a retried request gets the first event's ID.
 
         The transaction ID commits with the event, so one that survives a crash always
-        names an event that did too, and a retry after a crash never sends twice.
+        names an event that did too, and a retry after a crash never sends twice. The
+        sends queued into a room together look their transaction IDs up in one statement;
+        the lock keeps a retry from overlapping the request it repeats.
         """
         key = (requester.user_id, requester.device_id, txn_id)
         async with self._transaction_locks.hold(key):
-            existing = await self._transactions.get_event_id(*key)
-            if existing is not None:
-                return existing
-            event = await self._sender.send(
+            return await self._sender.send_once(
                 room_id,
                 requester.user_id,
                 draft,
+                Once(key, self._transactions.get_event_ids),
                 record=lambda event: self._transactions.record_statements(
                     *key, event.event_id, self._sender.now_ms()
                 ),
             )
-        return event.event_id
 
     async def send_state(self, user_id: str, room_id: str, draft: EventDraft) -> str:
         handler = self._state_handlers.get(draft.type)

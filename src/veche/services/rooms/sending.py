@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -93,13 +93,28 @@ class InitialEventRefused(Exception):
 RecordWrites = Callable[[Event], Statements]
 """Given a built event, statements to commit with it (e.g. its client transaction ID)."""
 
+SentWith = Callable[[list[Any]], Awaitable[Mapping[Any, str]]]
+"""Of these keys, the ones used already: key → the event ID sent with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """Send at most once per `key`; `sent_with` looks up the keys of a whole batch of
+    queued sends in one go. The caller keeps two sends with one key from overlapping, and
+    records the key in the event's own transaction (`record`)."""
+
+    key: Hashable
+    sent_with: SentWith
+
 
 @dataclass(slots=True)
 class _Queued:
     sender: str
     draft: EventDraft
-    result: asyncio.Future[Event]
+    # The event sent, or the ID of the one sent before with the same `once` key.
+    result: asyncio.Future[Event | str]
     record: RecordWrites | None = None
+    once: Once | None = None
 
 _Then = list[Callable[[], Awaitable[None]]]
 
@@ -209,7 +224,25 @@ class EventSender:
         commit with the event. The event is announced (hooks run, syncs woken) before this
         returns, even if the caller has gone away meanwhile.
         """
-        queued = _Queued(sender, draft, asyncio.get_running_loop().create_future(), record)
+        event = await self._enqueue(room_id, _Queued(sender, draft, self._future(), record))
+        assert isinstance(event, Event)  # only a send with `once` answers with an earlier ID
+        return event
+
+    async def send_once(
+        self, room_id: str, sender: str, draft: EventDraft, once: Once, *, record: RecordWrites
+    ) -> str:
+        """`send`, unless `once.key` was used already: then the ID of the event sent with it.
+
+        The keys of the sends queued together are looked up in one statement, inside the
+        room's critical section, right before the batch is built."""
+        result = await self._enqueue(room_id, _Queued(sender, draft, self._future(), record, once))
+        return result.event_id if isinstance(result, Event) else result
+
+    @staticmethod
+    def _future() -> asyncio.Future[Event | str]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _enqueue(self, room_id: str, queued: _Queued) -> Event | str:
         self._queues.setdefault(room_id, []).append(queued)
         if room_id not in self._drainers:
             self._drainers[room_id] = asyncio.ensure_future(self._drain(room_id))
@@ -256,6 +289,9 @@ class EventSender:
         """Build and authorise each queued draft on top of the previous accepted one, then
         persist the accepted ones together with what must commit with them; refused
         drafts get their error at once."""
+        batch = await self._unsent(batch)
+        if not batch:
+            return []
         room_version = await self._stores.rooms.get_room_version(room_id)
         if room_version is None:
             raise not_found(f"Unknown room {room_id}")
@@ -297,6 +333,24 @@ class EventSender:
             (queued, event, p.stream_ordering, then)
             for (queued, event), p, (_, then) in zip(built, persisted, prepared)
         ]
+
+    @staticmethod
+    async def _unsent(batch: list[_Queued]) -> list[_Queued]:
+        """Answer the queued sends whose `once` key was used with the event sent with it;
+        the others are still to send."""
+        by_lookup: dict[SentWith, list[tuple[_Queued, Once]]] = {}
+        for queued in batch:
+            if queued.once is not None:
+                by_lookup.setdefault(queued.once.sent_with, []).append((queued, queued.once))
+        answered: set[int] = set()
+        for sent_with, group in by_lookup.items():
+            known = await sent_with([once.key for _, once in group])
+            for queued, once in group:
+                if once.key in known:
+                    answered.add(id(queued))
+                    if not queued.result.done():
+                        queued.result.set_result(known[once.key])
+        return [queued for queued in batch if id(queued) not in answered] if answered else batch
 
     async def _prepare(
         self, events: list[Event], records: list[RecordWrites | None]

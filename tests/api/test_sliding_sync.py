@@ -415,9 +415,15 @@ async def test_quiet_requests_read_little(http, homeserver, make_user, monkeypat
     # An extensions-only connection (Element X's to-device loop) builds no room list.
     await sliding(http, alice, encryption, pos=first["pos"], timeout=0)
     assert statements == []
-    # A room list with nothing new: the activity stamps and the m.direct look-up only.
-    await sliding(http, alice, room_list_config, pos=rooms["pos"], timeout=0)
-    assert len(statements) <= 2, statements
+    # Nor does a room list with nothing new: activity and m.direct carry over.
+    quiet = await sliding(http, alice, room_list_config, pos=rooms["pos"], timeout=0)
+    assert statements == []
+    # A new message: its room's activity is read again, and it goes first.
+    room_id = await create_room(http, alice, name="Newest")
+    statements.clear()
+    body = await sliding(http, alice, room_list_config, pos=quiet["pos"], timeout=0)
+    assert list(body["rooms"]) == [room_id]
+    assert body["lists"]["all"]["count"] == 6
 
 
 async def test_own_profile_change_is_no_new_membership(http, make_user):
@@ -434,3 +440,31 @@ async def test_own_profile_change_is_no_new_membership(http, make_user):
     assert "initial" not in room
     assert [e["content"]["displayname"] for e in room["timeline"]] == ["Alice A."]
     assert [e["content"]["displayname"] for e in room["required_state"]] == ["Alice A."]
+
+
+async def test_dm_list_follows_m_direct(http, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    config = {"lists": {"dms": room_list(is_dm=True)}}
+    first = await sliding(http, alice, config)
+    assert first["lists"]["dms"]["count"] == 0
+    async with http.put(
+        f"/_matrix/client/v3/user/{alice.user_id}/account_data/m.direct", json={"@bob:veche.test": [room_id]},
+        headers=alice.headers,
+    ) as response:
+        assert response.status == 200
+    body = await sliding(http, alice, config, pos=first["pos"], timeout=5000)
+    assert body["lists"]["dms"]["count"] == 1
+    assert body["rooms"][room_id]["is_dm"] is True
+    # A room already sent learns that it became a DM.
+    other = await create_room(http, alice)
+    everything = {"lists": {"all": room_list()}}
+    sent = await sliding(http, alice, everything, pos=body["pos"], timeout=0)
+    assert sent["rooms"][other]["is_dm"] is False
+    async with http.put(
+        f"/_matrix/client/v3/user/{alice.user_id}/account_data/m.direct", json={"@bob:veche.test": [room_id, other]},
+        headers=alice.headers,
+    ) as response:
+        assert response.status == 200
+    changed = await sliding(http, alice, everything, pos=sent["pos"], timeout=5000)
+    assert changed["rooms"] == {other: {"is_dm": True}}

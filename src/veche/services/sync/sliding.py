@@ -133,9 +133,10 @@ class SlidingSync:
         # Without lists only the subscribed rooms need an activity stamp (an extensions-only
         # connection, such as Element X's to-device loop, needs none).
         stamped = candidates if request.lists else {r: candidates[r] for r in request.subscriptions if r in candidates}
-        stamps = await self._bump_stamps(stamped, now)
+        activity = await self._activity(stamped, base, now)
+        stamps = _bump_stamps(stamped, activity)
         ordered = sort_by_activity(stamps)
-        dm_rooms = await self._dm_rooms(user_id) if stamped else frozenset()
+        dm_rooms = await self._dm_rooms(user_id, base) if stamped else frozenset()
         facts = await self._facts(user_id, request, candidates, ordered, dm_rooms)
 
         list_windows: dict[str, list[str]] = {}
@@ -153,7 +154,7 @@ class SlidingSync:
             configs.setdefault(room_id, []).append(request.subscriptions[room_id])
         combined = {room_id: combine_configs(c) for room_id, c in configs.items()}
 
-        plans = await self._plans(user_id, combined, candidates, base, now)
+        plans = await self._plans(user_id, combined, candidates, dm_rooms, base, now)
         rooms, sent = await self._room_results(requester, plans, stamps, dm_rooms, base, now)
         fresh = frozenset(room_id for room_id, room in rooms.items() if room.get("initial"))
         joined = frozenset(r for r, m in candidates.items() if m.membership == "join")
@@ -166,7 +167,7 @@ class SlidingSync:
             "rooms": rooms,
             "extensions": extensions,
         }
-        return response, Snapshot(now, {**base.rooms, **sent}, list_counts)
+        return response, Snapshot(now, {**base.rooms, **sent}, list_counts, activity, dm_rooms)
 
     async def _room_list(self, user_id: str, base: Snapshot) -> dict[str, Membership]:
         """The server's room list: joined, invited and knocked rooms, rooms the user was
@@ -193,18 +194,38 @@ class SlidingSync:
                     del rooms[m.room_id]
         return rooms
 
-    async def _bump_stamps(self, candidates: Mapping[str, Membership], now: StreamToken) -> dict[str, int]:
-        """Joined rooms: their last activity event; other rooms: the user's membership change.
-
-        Backfilled history has negative positions; clients parse `bump_stamp` as unsigned."""
-        joined = [room_id for room_id, m in candidates.items() if m.membership == "join"]
-        activity = await self._stores.events.get_latest_positions_of_types(joined, BUMP_EVENT_TYPES, now.events)
+    async def _activity(
+        self, candidates: Mapping[str, Membership], base: Snapshot, now: StreamToken
+    ) -> dict[str, int]:
+        """For each joined room, the position of its last activity event (or of the user's
+        join when it has none). Read only for rooms with events since the previous response
+        or not joined then; the rest carry over, so a quiet wake-up reads nothing."""
+        joined = {room_id: m for room_id, m in candidates.items() if m.membership == "join"}
+        known = base.activity
+        stale = {r for r in joined if r not in known}
+        if base.token is not None:
+            stale |= await self._stores.events.get_rooms_with_events(
+                [r for r in joined if r in known], base.token.events, now.events
+            )
+        found = (
+            await self._stores.events.get_latest_positions_of_types(stale, BUMP_EVENT_TYPES, now.events)
+            if stale else {}
+        )
         return {
-            room_id: max(activity.get(room_id, m.stream_ordering) if m.membership == "join" else m.stream_ordering, 0)
-            for room_id, m in candidates.items()
+            room_id: found.get(room_id, m.stream_ordering) if room_id in stale else known[room_id]
+            for room_id, m in joined.items()
         }
 
-    async def _dm_rooms(self, user_id: str) -> frozenset[str]:
+    async def _dm_rooms(self, user_id: str, base: Snapshot) -> frozenset[str]:
+        """The rooms `m.direct` names, read again only when the user's account data moved."""
+        since = base.token
+        if (
+            since is not None
+            and base.dm_rooms is not None
+            and self._notifier.knows_changes_since(since)
+            and Stream.ACCOUNT_DATA in self._notifier.quiet_streams(user_id, since)
+        ):
+            return base.dm_rooms
         direct = await self._user_data.account_data.get_account_data(user_id, None, "m.direct")
         if not isinstance(direct, dict):
             return frozenset()
@@ -270,6 +291,7 @@ class SlidingSync:
         user_id: str,
         configs: Mapping[str, RoomConfig],
         candidates: Mapping[str, Membership],
+        dm_rooms: frozenset[str],
         base: Snapshot,
         now: StreamToken,
     ) -> list[_Plan]:
@@ -292,6 +314,10 @@ class SlidingSync:
         if base.token is not None:
             # A read receipt moving changes the room's unread counts, which the client must see.
             with_news |= await self._counts.rooms_read_between(user_id, base.token.receipts, now.receipts)
+        # So must a change of m.direct (MSC4186 `is_dm`).
+        with_news |= {
+            r for ids in known.values() for r in ids if base.rooms[r].fields.get("is_dm") != (r in dm_rooms)
+        }
         for room_ids in known.values():
             for room_id in room_ids:
                 sent = base.rooms[room_id]
@@ -562,6 +588,12 @@ def _changed_fields(fields: Mapping[str, Any], previous: Mapping[str, Any] | Non
         return {k: v for k, v in fields.items() if v is not None}
     changed = {k: v for k, v in fields.items() if previous.get(k) != v}
     return {k: v for k, v in changed.items() if v is not None or k in ("name", "avatar")}
+
+
+def _bump_stamps(candidates: Mapping[str, Membership], activity: Mapping[str, int]) -> dict[str, int]:
+    """Joined rooms: their last activity; other rooms: the user's membership change.
+    Backfilled history has negative positions, and clients parse `bump_stamp` as unsigned."""
+    return {room_id: max(activity.get(room_id, m.stream_ordering), 0) for room_id, m in candidates.items()}
 
 
 def _membership_changed(sent: SentRoom, membership: Membership) -> bool:

@@ -52,6 +52,10 @@ class Snapshot:
     token: StreamToken | None = None
     rooms: Mapping[str, SentRoom] = field(default_factory=dict)
     list_counts: Mapping[str, int] = field(default_factory=dict)
+    # Joined room → position of its last activity event, and the rooms m.direct named:
+    # carried over while nothing moved them.
+    activity: Mapping[str, int] = field(default_factory=dict)
+    dm_rooms: frozenset[str] | None = None
 
 
 @dataclass(slots=True)

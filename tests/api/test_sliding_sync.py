@@ -88,6 +88,9 @@ async def test_list_sorted_by_activity_with_ranges_and_count(http, make_user):
         {"conn_id": "other", "lists": {"all": {"range": [0, 0], "timeline_limit": 0, "required_state": {}}}},
     )
     assert list(fresh["rooms"]) == [rooms[0]]
+    assert "txn_id" not in fresh
+    echoed = await sliding(http, alice, {"conn_id": "other", "txn_id": "t-1"}, pos=fresh["pos"], timeout=0)
+    assert echoed["txn_id"] == "t-1"
 
 
 async def test_required_state_forms(http, make_user):

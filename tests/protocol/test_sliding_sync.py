@@ -136,6 +136,7 @@ def test_pos_and_timeout_from_query_or_body():
         ({"extensions": {"to_device": {"enabled": "true"}}}, "M_BAD_JSON"),
         ({"extensions": {"to_device": {"enabled": True, "limit": "5"}}}, "M_BAD_JSON"),
         ({"timeout": "5"}, "M_BAD_JSON"),
+        ({"txn_id": 5}, "M_BAD_JSON"),
     ],
 )
 def test_bad_requests(body, errcode):

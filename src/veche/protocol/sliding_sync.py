@@ -213,6 +213,7 @@ class SlidingSyncRequest:
     lists: dict[str, ListConfig]
     subscriptions: dict[str, RoomConfig]
     extensions: dict[str, ExtensionConfig]
+    txn_id: str | None = None
 
 
 def sort_by_activity(stamps: Mapping[str, int]) -> list[str]:
@@ -254,6 +255,7 @@ def parse_request(body: Any, *, pos: str | None = None, timeout_ms: int | None =
             for name, value in extensions_json.items()
             if value is not None
         },
+        txn_id=_optional_str(body, "txn_id"),
     )
 
 

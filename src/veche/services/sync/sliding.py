@@ -120,6 +120,9 @@ class SlidingSync:
             if remaining <= 0 or not await self._notifier.wait_for_changes(requester.user_id, now, remaining):
                 break
         response["pos"] = self._connections.issue(key, snapshot)
+        if request.txn_id is not None:
+            # Echoed so a client can tell which of its requests this answers (matrix-rust-sdk).
+            response["txn_id"] = request.txn_id
         return response
 
     def _current_token(self) -> StreamToken:
@@ -260,10 +263,17 @@ class SlidingSync:
             state = states.get(room_id, {})
             create = creates.get(state.get(("m.room.create", ""), ""))
             room_type = create.content.get("type") if create is not None else None
+            is_encrypted = ("m.room.encryption", "") in state
+            if create is None and candidates[room_id].membership in ("invite", "knock"):
+                # A room this server does not hold (only the invite): what the invite carried tells.
+                stripped = {e.get("type"): e.get("content") for e in await self._stripped_state(candidates[room_id])}
+                create_content = stripped.get("m.room.create")
+                room_type = create_content.get("type") if isinstance(create_content, dict) else None
+                is_encrypted = "m.room.encryption" in stripped
             facts[room_id] = RoomFacts(
                 membership=candidates[room_id].membership,
                 is_dm=room_id in dm_rooms,
-                is_encrypted=("m.room.encryption", "") in state,
+                is_encrypted=is_encrypted,
                 room_type=room_type if isinstance(room_type, str) else None,
                 tags=tags.get(room_id, frozenset()),
                 parent_spaces=parents.get(room_id, frozenset()),

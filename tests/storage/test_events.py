@@ -7,6 +7,7 @@ import pytest
 from veche.protocol.events import Event
 from veche.storage.database import Database
 from veche.storage.events import TAIL_SIZE, TopologicalToken
+from veche.storage import state as state_module
 from veche.storage.state import MAX_CHAIN_LENGTH
 from veche.storage.stores import EventStores, create_event_stores
 
@@ -140,9 +141,11 @@ async def test_long_delta_chains_load_correctly(stores: EventStores, database: D
     assert len(await cold.rooms.get_joined_members(b.room_id)) == 1 + 3 * MAX_CHAIN_LENGTH
 
 
+@pytest.mark.parametrize("small_state_entries", [0, 1000], ids=["partial", "built"])
 async def test_picking_keys_of_many_uncached_snapshots_reads_their_chains(
-    stores: EventStores, database: Database
+    stores: EventStores, database: Database, monkeypatch: pytest.MonkeyPatch, small_state_entries: int
 ) -> None:
+    monkeypatch.setattr(state_module, "SMALL_STATE_ENTRIES", small_state_entries)
     b = RoomBuilder()
     await persist_chain(stores, b, standard_room(b))
     event_ids = []
@@ -158,6 +161,39 @@ async def test_picking_keys_of_many_uncached_snapshots_reads_their_chains(
     picked = await cold.state.pick_many_snapshot_ids(dict.fromkeys(snapshots.values(), keys))
     for nid in snapshots.values():
         assert picked[nid] == await stores.state.pick_snapshot_ids(nid, keys)
+
+
+async def test_small_rooms_picked_snapshots_are_cached_whole(stores: EventStores, database: Database) -> None:
+    b = RoomBuilder()
+    await persist_chain(stores, b, standard_room(b))
+    event_ids = []
+    for i in range(MAX_CHAIN_LENGTH + 5):
+        event = b.make("m.room.topic", {"topic": str(i)}, state_key="")
+        await send(stores, b, event)
+        event_ids.append(event.event_id)
+    snapshots = await stores.state.get_snapshots_after(event_ids)
+    cold = await create_event_stores(database)
+    keys = [("m.room.topic", "")]
+    first = await cold.state.pick_many_snapshot_ids(dict.fromkeys(snapshots.values(), keys))
+
+    statements: list[str] = []
+    read = database.fetchall
+
+    async def counting(sql: str, *args: object) -> list:
+        statements.append(sql)
+        return await read(sql, *args)
+
+    database.fetchall = counting  # type: ignore[method-assign]
+    try:
+        again = await cold.state.pick_many_snapshot_ids(dict.fromkeys(snapshots.values(), keys))
+        whole = await cold.state.load_snapshots(snapshots.values())
+    finally:
+        del database.fetchall
+    assert statements == []
+    assert again == first
+    for event_id, nid in snapshots.items():
+        assert first[nid] == {("m.room.topic", ""): event_id}
+        assert whole[nid] == await stores.state.load_snapshot(nid)
 
 
 async def test_pagination_both_directions(stores: EventStores) -> None:

@@ -23,6 +23,9 @@ from veche.storage.interning import AfterCommit, StateKeyInterner, StringInterne
 from veche.storage.rooms import RoomStore
 
 MAX_CHAIN_LENGTH = 32
+# Snapshots whose chains hold at most this many entries are built in full when picked from
+# (`StateStore._pick_entries`).
+SMALL_STATE_ENTRIES = 100
 
 NidState = Mapping[int, int]
 SnapshotMemo = dict[int, tuple[int, NidState]]
@@ -83,6 +86,33 @@ def _unpack_pairs(data: bytes) -> Iterable[tuple[int, int]]:
         values.byteswap()
     it = iter(values)
     return zip(it, it)
+
+
+def _small_state(
+    nid: int, parent_of: Mapping[int, int | None], deltas: Mapping[int, dict[int, int]], built: dict[int, dict[int, int]]
+) -> dict[int, int] | None:
+    """The full state of snapshot `nid` built from its chain's deltas (`built` keeps the
+    states built so far, shared by chains with common links), or None when the chain
+    holds more than SMALL_STATE_ENTRIES entries."""
+    chain: list[int] = []
+    size = 0
+    link: int | None = nid
+    while link is not None and link not in built:
+        chain.append(link)
+        size += len(deltas[link])
+        link = parent_of[link]
+    state = built[link] if link is not None else {}
+    if size + len(state) > SMALL_STATE_ENTRIES:
+        return None
+    for link in reversed(chain):
+        state = dict(state)
+        for key, event_nid in deltas[link].items():
+            if event_nid == _REMOVED:
+                state.pop(key, None)
+            else:
+                state[key] = event_nid
+        built[link] = state
+    return state
 
 
 def snapshot_hash(room_nid: int, state: NidState) -> bytes:
@@ -208,21 +238,33 @@ class StateStore:
     async def _pick_entries(self, wanted: Mapping[int, list[int]]) -> dict[int, dict[int, int]]:
         """For each snapshot, only the wanted state key nids → event nid (committed snapshots).
 
-        Uncached snapshots are answered from their chains' deltas, not built in full: the
-        events of a big room's state each have a snapshot of their own, and building all
-        of them at once took ~13 MB for a 1,000-member room's initial /sync. Those
-        snapshots are not cached (what was built is partial).
+        Uncached snapshots of big rooms are answered from their chains' deltas, not built in
+        full: the events of a big room's state each have a snapshot of their own, and
+        building all of them at once took ~13 MB for a 1,000-member room's initial /sync.
+        Those snapshots are not cached (what was built is partial). A small room's are
+        built and cached: a full copy costs little more than its deltas, and otherwise
+        every later /sync read the same chains again (two statements per initial sync
+        after a restart).
         """
         cached, missing = self._snapshots.get_many(wanted)
         found = {nid: {k: state[k] for k in wanted[nid] if k in state} for nid, (_, state) in cached.items()}
         if not missing:
             return found
-        rows = await self._db.fetchall(_chains_of(self._db.engine, "s.snapshot_nid, s.parent_nid, s.entries"), missing)
-        parent_of = {nid: parent for nid, parent, _ in rows}
-        deltas = {nid: dict(_unpack_pairs(bytes(entries))) for nid, _, entries in rows}
+        rows = await self._db.fetchall(
+            _chains_of(self._db.engine, "s.snapshot_nid, s.parent_nid, s.chain_length, s.entries"), missing
+        )
+        parent_of = {nid: parent for nid, parent, _, _ in rows}
+        length_of = {nid: length for nid, _, length, _ in rows}
+        deltas = {nid: dict(_unpack_pairs(bytes(entries))) for nid, _, _, entries in rows}
+        built: dict[int, dict[int, int]] = {}
         for nid in missing:
             if nid not in deltas:
                 raise KeyError(f"no state snapshot {nid}")
+            state = _small_state(nid, parent_of, deltas, built)
+            if state is not None:
+                self._snapshots.set(nid, (length_of[nid], state))
+                found[nid] = {k: state[k] for k in wanted[nid] if k in state}
+                continue
             picked: dict[int, int] = {}
             for key in wanted[nid]:
                 # The nearest delta naming the key holds its value (or its removal).

@@ -227,6 +227,15 @@ async def test_heroes_for_unnamed_rooms(http, make_user):
     assert "name" not in room
     assert room["heroes"] == [{"user_id": bob.user_id, "displayname": "Bobby"}]
     assert room["joined_count"] == 2
+    # A message changes no count; a join does.
+    await send(http, bob, room_id, {"msgtype": "m.text", "body": "hi"}, "h1")
+    quiet = await sliding(http, alice, {"lists": {"all": room_list()}}, pos=body["pos"], timeout=0)
+    assert "joined_count" not in quiet["rooms"][room_id] and "heroes" not in quiet["rooms"][room_id]
+    carol = await make_user("carol")
+    await post(http, carol, f"/_matrix/client/v3/join/{room_id}", {})
+    joined = await sliding(http, alice, {"lists": {"all": room_list()}}, pos=quiet["pos"], timeout=0)
+    assert joined["rooms"][room_id]["joined_count"] == 3
+    assert [h["user_id"] for h in joined["rooms"][room_id]["heroes"]] == [bob.user_id, carol.user_id]
 
 
 async def test_subscriptions_and_kicked_rooms(http, make_user):

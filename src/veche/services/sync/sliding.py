@@ -48,6 +48,8 @@ StrippedState = Callable[[Membership], Awaitable[list[dict[str, Any]]]]
 
 # Memberships whose rooms show their events (the user is or was in them).
 _FULL_MEMBERSHIPS = ("join", "leave", "ban")
+# The fields read from the member summary.
+_SUMMARY_FIELDS = ("joined_count", "invited_count", "heroes")
 
 
 def unknown_pos() -> MatrixError:
@@ -424,7 +426,15 @@ class SlidingSync:
             for room_id in by_room
         }
         states = await self._states(plans)
-        summaries = await self._summaries.member_summaries(list(by_room))
+        # Member counts and heroes change only with state: a room whose news are all
+        # non-state events, with no gap, keeps the ones it was sent.
+        kept_summary = {
+            room_id for room_id, p in by_room.items()
+            if p.sent is not None and not p.initial and not recents[room_id].limited
+            and not any(e.is_state for e in recents[room_id].events)
+        }
+        summarised = [room_id for room_id in by_room if room_id not in kept_summary]
+        summaries = await self._summaries.member_summaries(summarised) if summarised else {}
         joined = [room_id for room_id, p in by_room.items() if p.membership.membership == "join"]
         unread = await self._counts.unread(user_id, joined, now.events) if joined else {}
 
@@ -470,6 +480,11 @@ class SlidingSync:
                 state, events, heroes.get(room_id, []), summary.joined_count if summary else 0,
                 summary.invited_count if summary else 0,
             )
+            if room_id in kept_summary and plan.sent is not None:
+                for key in _SUMMARY_FIELDS:
+                    fields.pop(key, None)
+                    if key in plan.sent.fields:
+                        fields[key] = plan.sent.fields[key]
             fields.update(
                 is_dm=room_id in dm_rooms,
                 bump_stamp=stamps[room_id],

@@ -112,12 +112,15 @@ class ClientTransactionStore:
         """The event each of these (user ID, device ID, transaction ID) was used for, if it was."""
         if not keys:
             return {}
+        # Padded to a power of two by repeating the last key, so that a connection's cache
+        # of prepared statements (PostgreSQL) holds a few texts of this one, not one per count.
+        padded = [*keys, *[keys[-1]] * ((1 << (len(keys) - 1).bit_length()) - len(keys))]
         rows = await self._db.fetchall(
             "SELECT c.user_id, c.device_id, c.txn_id, c.event_id FROM (VALUES "
-            + ", ".join(["(?, ?, ?)"] * len(keys))
+            + ", ".join(["(?, ?, ?)"] * len(padded))
             + ") AS k JOIN client_transactions c"
             " ON c.user_id = k.column1 AND c.device_id = k.column2 AND c.txn_id = k.column3",
-            *(part for key in keys for part in key),
+            *(part for key in padded for part in key),
         )
         return {(user_id, device_id, txn_id): event_id for user_id, device_id, txn_id, event_id in rows}
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from veche.protocol.appservice import InvalidRegistration, Registration, check_registrations, parse_registration
 from veche.protocol.identifiers import InvalidIdentifier, parse_server_name
 from veche.protocol.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
 from veche.protocol.server_keys import OldKey
@@ -72,6 +73,7 @@ _FILE_KEYS = (
     "turn_user_lifetime",
     "caches",
     "federation_limits",
+    "appservice_config_files",
 )
 
 
@@ -151,6 +153,8 @@ class Config:
     caches: CacheSizes = CacheSizes()
     # What one origin server may ask at a time (applied while rate_limits is on).
     federation_limits: FederationLimits = FederationLimits()
+    # Application services (bridges, bots), each read from its registration file.
+    appservices: tuple[Registration, ...] = ()
 
     def listener_for(self, resource: str) -> Listener | None:
         for listener in self.listeners:
@@ -258,6 +262,7 @@ class _Builder:
             turn_user_lifetime=self.setting("turn_user_lifetime", 86400, _parse_seconds),
             caches=self.setting("caches", CacheSizes(), _parse_cache_sizes),
             federation_limits=self.setting("federation_limits", FederationLimits(), _parse_federation_limits),
+            appservices=self.appservices(),
         )
         if config.turn_uris and not config.turn_shared_secret:
             raise ConfigError(env_var("turn_shared_secret"), "turn_uris need the TURN server's shared secret")
@@ -297,6 +302,14 @@ class _Builder:
         if not isinstance(value, list):
             raise ConfigError(setting, "expected a list of paths")
         return tuple(_checked(setting, _parse_path, item, self.base_dir) for item in value)
+
+    def appservices(self) -> tuple[Registration, ...]:
+        registrations = tuple(_read_registration(path) for path in self.paths_setting("appservice_config_files"))
+        try:
+            check_registrations(registrations)
+        except InvalidRegistration as e:
+            raise ConfigError(env_var("appservice_config_files"), str(e)) from None
+        return registrations
 
     def parse_database(self, value: Any) -> str:
         if not isinstance(value, str) or not value:
@@ -359,6 +372,19 @@ def _with_federation_address(listeners: list[Listener], host: str, port: int) ->
             listeners[i] = Listener(host, port, listener.resources, listener.tls)
             return listeners
     return [*listeners, Listener(host, port, frozenset({"federation"}), tls=True)]
+
+
+def _read_registration(path: Path) -> Registration:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"appservice {path}", f"cannot read the registration ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"appservice {path}", f"not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    try:
+        return parse_registration(data)
+    except InvalidRegistration as e:
+        raise ConfigError(f"appservice {path}", str(e)) from None
 
 
 def _parse_listener(setting: str, item: Any) -> Listener:

@@ -29,6 +29,9 @@ from veche.protocol.signing import (
     generate_signing_key,
     read_signing_key_file,
 )
+from veche.services.appservices.client import AppServiceClient
+from veche.services.appservices.pusher import TransactionPusher
+from veche.services.appservices.registry import AppServices
 from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
 from veche.services.e2ee import E2eeServices, E2eeStores
@@ -88,6 +91,7 @@ from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
 from veche.services.voip import TurnService
 from veche.storage.accounts import AccountStore
+from veche.storage.appservices import AppServiceStore
 from veche.storage.content_index import ContentIndex
 from veche.storage.database import Database, open_database
 from veche.storage.forgotten_rooms import ForgottenRoomStore
@@ -136,7 +140,8 @@ class HomeServer:
         self.signing_key = signing_key
         self.accounts = accounts
         self.passwords = passwords
-        self.auth = Authenticator(accounts.lookup_access_token)
+        self.appservices = AppServices(config.server_name, config.appservices, accounts, AppServiceClient())
+        self.auth = Authenticator(accounts.lookup_access_token, self.appservices if config.appservices else None)
         self.ratelimiter = RateLimiter(config.rate_limits)
         self.devices = DeviceService(accounts)
         self.auth_service = AuthService(
@@ -156,6 +161,7 @@ class HomeServer:
             uia=self.uia,
             ratelimiter=self.ratelimiter,
         )
+        self.registration.user_id_checks.append(self.appservices.check_user_id)
         self.stores = event_stores
         self.notifier = Notifier()
         self.notifier.advance(Stream.EVENTS, event_stores.events.current_stream_token)
@@ -187,6 +193,7 @@ class HomeServer:
             rooms=event_stores.rooms,
             events=event_stores.events,
             remote=FederatedProfiles(self.federation.client),
+            appservices=self.appservices,
         )
         self.registration.on_registered.append(self.profiles.set_initial_profile)
         self.auth_service.on_account_deactivated.append(
@@ -208,6 +215,7 @@ class HomeServer:
             aliases=self.aliases,
             accounts=accounts,
             remote=FederatedAliasResolver(self.federation.client),
+            appservices=self.appservices,
         )
         self.room_summaries = RoomSummaries(event_stores, self.room_aliases, FederatedHierarchy(self.federation.client))
         self.membership = RoomMembership(
@@ -391,6 +399,19 @@ class HomeServer:
             serializer=self.serializer,
         )
         self.sender.after_persist.append(self.search.on_event)
+        self.appservice_pusher: TransactionPusher | None = None
+        if config.appservices:
+            # None registered, nothing added to the send path.
+            self.appservice_pusher = TransactionPusher(
+                server_name=config.server_name,
+                registrations=config.appservices,
+                store=AppServiceStore(db),
+                events=event_stores.events,
+                members=self.members,
+                aliases=self.aliases,
+                client=self.appservices.client,
+            )
+            self.sender.after_persist.append(self.appservice_pusher.on_event)
         room_sync = RoomSync(
             stores=event_stores,
             summaries=RoomSummaryStore(db),
@@ -456,6 +477,9 @@ class HomeServer:
         await self.media.start()
         await self.pushers.start()
         await self.federation_events.start()
+        await self.appservices.start()
+        if self.appservice_pusher is not None:
+            await self.appservice_pusher.start()
         ssl_context = self._listener_ssl_context()
         for listener in self.config.listeners:
             runner = web.AppRunner(
@@ -495,6 +519,9 @@ class HomeServer:
             await runner.cleanup()
         self._runners.clear()
         await self.federation_events.stop()
+        if self.appservice_pusher is not None:
+            await self.appservice_pusher.stop()
+        await self.appservices.client.close()
         await self.federation.stop()
         await self.user_data.stop()
         await self.media.stop()

@@ -18,6 +18,7 @@ from aiohttp import web
 from veche.errors import MatrixError
 
 if TYPE_CHECKING:
+    from veche.services.appservices.registry import AppServices
     from veche.storage.accounts import TokenInfo
 
 logger = logging.getLogger(__name__)
@@ -89,13 +90,22 @@ def extract_access_token(request: web.Request) -> str | None:
 class Authenticator:
     """Resolves a request's access token to the account and device behind it."""
 
-    def __init__(self, lookup: Callable[[str], Awaitable[TokenInfo | None]]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], Awaitable[TokenInfo | None]], appservices: AppServices | None = None
+    ) -> None:
         self._lookup = lookup
+        # Only when application services are registered: their as_tokens are no access tokens.
+        self._appservices = appservices
 
     async def require(self, request: web.Request, *, allow_guest: bool = False) -> TokenInfo:
         token = extract_access_token(request)
         if token is None:
             raise MatrixError(401, "M_MISSING_TOKEN", _missing_token_message(request))
+        if self._appservices is not None:
+            registration = self._appservices.by_token(token)
+            if registration is not None:
+                query = request.query
+                return await self._appservices.requester(registration, query.get("user_id"), query.get("device_id"))
         info = await self._lookup(token)
         if info is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token", soft_logout=False)

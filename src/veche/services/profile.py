@@ -28,6 +28,7 @@ from veche.protocol.profiles import (
     member_event_fields,
     normalize_value,
 )
+from veche.services.appservices.registry import AppServices
 from veche.services.keyed_lock import KeyedLock
 from veche.services.rooms.sending import EventDraft, EventSender
 from veche.services.user_directory import UserDirectory
@@ -65,9 +66,12 @@ class ProfileService:
         rooms: RoomStore,
         events: EventStore,
         remote: RemoteProfiles | None = None,
+        appservices: AppServices | None = None,
     ) -> None:
         self._server_name = server_name
         self._remote = remote
+        # Asked about users of their namespaces this server does not know yet.
+        self._appservices = appservices
         self._accounts = accounts
         self._store = store
         self._directory = directory
@@ -187,6 +191,8 @@ class ProfileService:
         if _server_of(user_id) != self._server_name:
             raise not_found(f"No profile known for {user_id}")
         account = await self._accounts.get_account(user_id)
+        if account is None and self._appservices is not None and await self._appservices.query_user(user_id):
+            account = await self._accounts.get_account(user_id)
         if account is None or account.deactivated:
             raise not_found(f"No profile for {user_id}")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from veche.errors import MatrixError, forbidden, invalid_param, missing_param
+from veche.protocol.appservice import Registration as AppServiceRegistration
 from veche.protocol.identifiers import MAX_IDENTIFIER_BYTES, is_valid_localpart
 from veche.services.auth import AuthService, Session, session_params
 from veche.services.ratelimit import RateLimiter, RateLimits
@@ -31,6 +32,9 @@ MAX_REGISTRATION_TOKEN_LENGTH = 64
 _RANDOM_LOCALPART_LENGTH = 12
 
 AccountHook = Callable[[str], Awaitable[None]]
+# Raises (400 M_EXCLUSIVE) if the user ID is reserved for someone other than the
+# application service named (None: an ordinary registration).
+UserIdCheck = Callable[[str, str | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,7 @@ class RegistrationService:
         self._ratelimiter = ratelimiter
         # Each called with the new user ID once the account exists (profiles, for one).
         self.on_registered: list[AccountHook] = []
+        self.user_id_checks: list[UserIdCheck] = []
         uia.add_stage(REGISTRATION_TOKEN, self._check_registration_token)
 
     def flows(self) -> list[list[str]]:
@@ -74,6 +79,8 @@ class RegistrationService:
     async def check_username(self, username: Any) -> str:
         """The user ID `username` would get, or 400 M_INVALID_USERNAME / M_USER_IN_USE."""
         user_id = self._user_id_for(username)
+        for check in self.user_id_checks:
+            check(user_id, None)
         if await self._accounts.user_id_exists(user_id):
             raise MatrixError(400, "M_USER_IN_USE", "This user ID is already taken")
         return user_id
@@ -107,6 +114,24 @@ class RegistrationService:
         session = await self._auth.start_session(
             user_id, device_id, display_name, want_refresh, ip
         )
+        return Registration(user_id, session)
+
+    async def register_appservice_user(
+        self, appservice: AppServiceRegistration, body: dict[str, Any], ip: str | None
+    ) -> Registration:
+        """`m.login.application_service` (application-service-api.md, "Server admin style
+        permissions"): a passwordless user in the service's users namespace, without UIA."""
+        user_id = self._user_id_for(body.get("username"))
+        if not appservice.is_user_interesting(user_id, self.server_name):
+            raise MatrixError(400, "M_EXCLUSIVE", f"{user_id} is not in the application service's namespace")
+        for check in self.user_id_checks:
+            check(user_id, appservice.id)
+        device_id, display_name, want_refresh, inhibit_login = session_params(body)
+        await self._create(user_id, None, None, is_guest=False)
+        await self._run_hooks(user_id)
+        if inhibit_login:
+            return Registration(user_id, None)
+        session = await self._auth.start_session(user_id, device_id, display_name, want_refresh, ip)
         return Registration(user_id, session)
 
     async def register_guest(self, body: dict[str, Any], ip: str | None) -> Registration:

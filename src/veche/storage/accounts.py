@@ -61,6 +61,8 @@ class TokenInfo:
     device_id: str
     is_guest: bool
     expires_ts: int | None
+    # Set when an application service's as_token made the request (token_id is then 0).
+    appservice_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

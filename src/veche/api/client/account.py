@@ -31,13 +31,11 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
     async def whoami(request: web.Request) -> web.Response:
         requester = await hs.auth.require(request, allow_guest=True)
-        return json_response(
-            {
-                "user_id": requester.user_id,
-                "device_id": requester.device_id,
-                "is_guest": requester.is_guest,
-            }
-        )
+        body: dict[str, Any] = {"user_id": requester.user_id, "is_guest": requester.is_guest}
+        # An application service acting with no device has none to report.
+        if requester.device_id:
+            body["device_id"] = requester.device_id
+        return json_response(body)
 
     async def change_password(request: web.Request) -> web.Response:
         requester = await optional_requester(hs, request)

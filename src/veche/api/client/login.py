@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from veche.api.client.auth_helpers import client_ip, session_body
 from veche.api.http import CLIENT_PREFIX, json_response, read_json_body
-from veche.errors import MatrixError, missing_param
-from veche.services.auth import session_params
+from veche.errors import MatrixError, forbidden, missing_param
+from veche.services.auth import Session, session_params
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
 
 V3 = f"{CLIENT_PREFIX}/v3"
 PASSWORD_LOGIN = "m.login.password"
+APPSERVICE_LOGIN = "m.login.application_service"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     auth_service = hs.auth_service
-    flows = {"flows": [{"type": PASSWORD_LOGIN}]}
+    flows = {"flows": [{"type": PASSWORD_LOGIN}] + ([{"type": APPSERVICE_LOGIN}] if hs.appservices.registrations else [])}
+
+    async def _appservice_login(
+        request: web.Request, body: dict[str, Any], device_id: str | None, display_name: str | None, want_refresh: bool
+    ) -> Session:
+        """A user of the service's namespace, logged in with its as_token (application-service-api.md)."""
+        requester = await hs.auth.require(request)
+        if requester.appservice_id is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
+        reg = hs.appservices.by_id[requester.appservice_id]
+        user_id = auth_service.user_from_identifier(body)
+        if not reg.is_user_interesting(user_id, hs.config.server_name):
+            raise forbidden(f"{user_id} is not in the application service's namespace")
+        if not await hs.accounts.user_id_exists(user_id):
+            raise forbidden(f"{user_id} has not been registered")
+        return await auth_service.start_session(user_id, device_id, display_name, want_refresh, client_ip(request))
+
     well_known = {"m.homeserver": {"base_url": hs.config.public_baseurl}}
 
     async def get_login(request: web.Request) -> web.Response:
@@ -31,16 +48,19 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         login_type = body.get("type")
         if login_type is None:
             raise missing_param("Missing type")
-        if login_type != PASSWORD_LOGIN:
+        if login_type not in (PASSWORD_LOGIN, APPSERVICE_LOGIN):
             raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {login_type!r}")
         device_id, display_name, want_refresh, _ = session_params(body)
-        session = await auth_service.login_with_password(
-            body,
-            device_id=device_id,
-            display_name=display_name,
-            want_refresh=want_refresh,
-            ip=client_ip(request),
-        )
+        if login_type == APPSERVICE_LOGIN:
+            session = await _appservice_login(request, body, device_id, display_name, want_refresh)
+        else:
+            session = await auth_service.login_with_password(
+                body,
+                device_id=device_id,
+                display_name=display_name,
+                want_refresh=want_refresh,
+                ip=client_ip(request),
+            )
         response = session_body(session)
         response["home_server"] = hs.config.server_name
         if hs.config.public_baseurl:

@@ -13,6 +13,7 @@ from aiohttp import web
 from veche.api.client.auth_helpers import client_ip, session_body
 from veche.api.http import CLIENT_PREFIX, json_response, read_json_body
 from veche.errors import MatrixError, invalid_param, missing_param
+from veche.protocol.appservice import Registration as AppServiceRegistration
 from veche.services.ratelimit import RateLimits
 
 if TYPE_CHECKING:
@@ -20,11 +21,18 @@ if TYPE_CHECKING:
 
 V3 = f"{CLIENT_PREFIX}/v3"
 V1 = f"{CLIENT_PREFIX}/v1"
+APPSERVICE_LOGIN = "m.login.application_service"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     registration = hs.registration
     limiter = hs.ratelimiter
+
+    async def _appservice(request: web.Request) -> AppServiceRegistration:
+        requester = await hs.auth.require(request)
+        if requester.appservice_id is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
+        return hs.appservices.by_id[requester.appservice_id]
 
     async def register(request: web.Request) -> web.Response:
         kind = request.query.get("kind", "user")
@@ -32,7 +40,9 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             raise invalid_param("kind must be user or guest")
         body = await read_json_body(request)
         ip = client_ip(request)
-        if kind == "guest":
+        if body.get("type") == APPSERVICE_LOGIN:
+            result = await registration.register_appservice_user(await _appservice(request), body, ip)
+        elif kind == "guest":
             result = await registration.register_guest(body, ip)
         else:
             result = await registration.register_user(body, ip)

@@ -15,6 +15,7 @@ from veche.protocol.events import Event
 from veche.protocol.identifiers import InvalidIdentifier, RoomAlias, parse_room_alias, validate_room_id
 from veche.protocol.power_levels import get_required_event_level, get_user_power_level
 from veche.protocol.visibility import normalize_history_visibility
+from veche.services.appservices.registry import AppServices
 from veche.services.rooms.sending import EventDraft, EventSender
 from veche.storage.accounts import AccountStore
 from veche.storage.room_directory import AliasStore
@@ -39,8 +40,11 @@ class RoomAliases:
         aliases: AliasStore,
         accounts: AccountStore,
         remote: RemoteAliasResolver | None = None,
+        appservices: AppServices | None = None,
     ) -> None:
         self._server_name = server_name
+        # Their exclusive alias namespaces, and the services to ask about unknown aliases.
+        self._appservices = appservices
         self._sender = sender
         self._stores = stores
         self._aliases = aliases
@@ -58,6 +62,8 @@ class RoomAliases:
     async def create(self, user_id: str, alias: str, room_id: str) -> None:
         """Map a new alias of this server to a room the user is joined to (server admins: any room)."""
         parsed = self._parse_local(alias)
+        if self._appservices is not None:
+            self._appservices.check_alias(user_id, str(parsed))
         try:
             validate_room_id(room_id)
         except InvalidIdentifier as e:
@@ -118,6 +124,9 @@ class RoomAliases:
         if alias.server_name != self._server_name:
             return await self._remote.resolve(str(alias)) if self._remote is not None else None
         room_id = await self._aliases.resolve(str(alias))
+        if room_id is None and self._appservices is not None and await self._appservices.query_alias(str(alias)):
+            # The service that answered has just created the room and its alias.
+            room_id = await self._aliases.resolve(str(alias))
         if room_id is None:
             return None
         return room_id, await self._servers_in_room(room_id)

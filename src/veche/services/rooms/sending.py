@@ -55,6 +55,8 @@ class EventDraft:
     content: dict[str, Any]
     state_key: str | None = None
     redacts: str | None = None
+    # An application service's `ts` (timestamp massaging); None: now.
+    origin_server_ts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +423,7 @@ class EventSender:
             "type": draft.type,
             "sender": sender,
             "content": draft.content,
-            "origin_server_ts": self.now_ms(),
+            "origin_server_ts": self.now_ms() if draft.origin_server_ts is None else draft.origin_server_ts,
             "depth": min(max((e.depth for e in prev), default=0) + 1, MAX_DEPTH),
             "prev_events": _references(prev, room_version),
             "auth_events": _references(auth_events, room_version),

@@ -51,3 +51,24 @@ def test_bounded_by_events_kept_as_json() -> None:
         cache.add(event, orjson.dumps(event.pdu))
     assert "$e1" not in cache and "$e2" in cache and "$e3" in cache
     assert cache.get_many(["$e1", "$e2", "$e3"])[1] == ["$e1"]
+
+
+def test_a_bulk_read_leaves_its_json_events_unparsed_in_the_cache() -> None:
+    cache = EventCache(max_events=20, max_parsed=4)
+    built = [_event(n) for n in range(1, 5)]
+    for event in built:
+        cache.add(event)
+    read = [_event(n) for n in range(5, 10)]
+    for event in read:
+        cache.add(event, orjson.dumps(event.pdu))
+
+    found, missing = cache.get_many([e.event_id for e in read] + ["$none"])
+
+    assert missing == ["$none"]
+    assert [found[e.event_id].pdu for e in read] == [e.pdu for e in read]
+    # Five JSON-tier events are more than half the parsed tier: the parsed ones stay.
+    assert all(cache.get(e.event_id) is e for e in built)
+    assert cache.get_many(["$e5", "$e6"])[0]["$e5"] is not found["$e5"]
+    # A small batch is kept parsed, as `get` does.
+    small, _ = cache.get_many(["$e7", "$e8"])
+    assert cache.get("$e7") is small["$e7"]

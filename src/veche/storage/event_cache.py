@@ -38,32 +38,56 @@ class EventCache:
         return event_id in self._parsed or event_id in self._compact
 
     def get(self, event_id: str) -> Event | None:
+        event = self._get_parsed(event_id)
+        if event is None:
+            event = self._parse(event_id)
+            if event is not None:
+                self._keep_parsed(event)
+        return event
+
+    def get_many(self, event_ids: Iterable[str]) -> tuple[dict[str, Event], list[str]]:
+        """The cached events, and the IDs that missed.
+
+        A batch with more events in the JSON tier than half the parsed tier holds (an
+        initial /sync's thousands) leaves them there: kept parsed, they would push out
+        what other readers use, and past the tier's size each other (every event built
+        here that is pushed out is encoded to JSON again).
+        """
+        found: dict[str, Event] = {}
+        unparsed: list[str] = []
+        for event_id in event_ids:
+            event = self._get_parsed(event_id)
+            if event is None:
+                unparsed.append(event_id)
+            else:
+                found[event_id] = event
+        missing: list[str] = []
+        keep = len(unparsed) <= self._max_parsed // 2
+        for event_id in unparsed:
+            event = self._parse(event_id)
+            if event is None:
+                missing.append(event_id)
+                continue
+            found[event_id] = event
+            if keep:
+                self._keep_parsed(event)
+        return found, missing
+
+    def _get_parsed(self, event_id: str) -> Event | None:
         parsed = self._parsed
         try:
             parsed.move_to_end(event_id)
         except KeyError:
-            pass
-        else:
-            return parsed[event_id]
+            return None
+        return parsed[event_id]
+
+    def _parse(self, event_id: str) -> Event | None:
+        """The event from the JSON tier, parsed (and not kept parsed)."""
         compact = self._compact.get(event_id)
         if compact is None:
             return None
         raw, room_version, rejected_reason = compact
-        event = Event(orjson.loads(raw), room_version, event_id, rejected_reason)
-        self._keep_parsed(event)
-        return event
-
-    def get_many(self, event_ids: Iterable[str]) -> tuple[dict[str, Event], list[str]]:
-        """The cached events, and the IDs that missed."""
-        found: dict[str, Event] = {}
-        missing: list[str] = []
-        for event_id in event_ids:
-            event = self.get(event_id)
-            if event is None:
-                missing.append(event_id)
-            else:
-                found[event_id] = event
-        return found, missing
+        return Event(orjson.loads(raw), room_version, event_id, rejected_reason)
 
     def add(self, event: Event, raw: bytes | None = None) -> None:
         """Cache `event`; `raw` is its JSON when at hand (read from the database), and then

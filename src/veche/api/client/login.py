@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from veche.api.client.auth_helpers import client_ip, session_body
-from veche.api.http import CLIENT_PREFIX, json_response, read_json_body
+from veche.api.http import CLIENT_PREFIX, extract_access_token, json_response, read_json_body
 from veche.errors import MatrixError, forbidden, missing_param
 from veche.services.auth import Session, session_params
 
@@ -27,10 +27,10 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         request: web.Request, body: dict[str, Any], device_id: str | None, display_name: str | None, want_refresh: bool
     ) -> Session:
         """A user of the service's namespace, logged in with its as_token (application-service-api.md)."""
-        requester = await hs.auth.require(request)
-        if requester.appservice_id is None:
+        token = extract_access_token(request)
+        reg = hs.appservices.by_token(token) if token is not None else None
+        if reg is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
-        reg = hs.appservices.by_id[requester.appservice_id]
         user_id = auth_service.user_from_identifier(body)
         if not reg.is_user_interesting(user_id, hs.config.server_name):
             raise forbidden(f"{user_id} is not in the application service's namespace")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from veche.api.client.auth_helpers import client_ip, session_body
-from veche.api.http import CLIENT_PREFIX, json_response, read_json_body
+from veche.api.http import CLIENT_PREFIX, extract_access_token, json_response, read_json_body
 from veche.errors import MatrixError, invalid_param, missing_param
 from veche.protocol.appservice import Registration as AppServiceRegistration
 from veche.services.ratelimit import RateLimits
@@ -28,11 +28,14 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     registration = hs.registration
     limiter = hs.ratelimiter
 
-    async def _appservice(request: web.Request) -> AppServiceRegistration:
-        requester = await hs.auth.require(request)
-        if requester.appservice_id is None:
+    def _appservice(request: web.Request) -> AppServiceRegistration:
+        # The token alone: a `user_id` parameter names the user being registered, who
+        # cannot be acted as yet.
+        token = extract_access_token(request)
+        reg = hs.appservices.by_token(token) if token is not None else None
+        if reg is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
-        return hs.appservices.by_id[requester.appservice_id]
+        return reg
 
     async def register(request: web.Request) -> web.Response:
         kind = request.query.get("kind", "user")
@@ -41,7 +44,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         body = await read_json_body(request)
         ip = client_ip(request)
         if body.get("type") == APPSERVICE_LOGIN:
-            result = await registration.register_appservice_user(await _appservice(request), body, ip)
+            result = await registration.register_appservice_user(_appservice(request), body, ip)
         elif kind == "guest":
             result = await registration.register_guest(body, ip)
         else:

@@ -492,6 +492,25 @@ async def test_a_chain_of_messages_and_state_persists_in_one_transaction(
 
 
 
+async def test_a_new_room_persists_as_one_chain(stores: EventStores, database: Database) -> None:
+    """From the create event on (createRoom): each state event is built on the state the
+    chain made current, so its current-state and membership writes wait for the chain's end."""
+    b = RoomBuilder()
+    events = standard_room(b)
+    b.advance(name := b.make("m.room.name", {"name": "New"}, state_key=""))
+    events.append(name)
+    persisted = await stores.events.persist_event_chain(events, state_before={})
+
+    assert len({p.snapshot_nid for p in persisted}) == len(events)
+    cold = await create_event_stores(database)
+    assert await cold.state.get_current_state_ids(b.room_id) == b.state
+    assert await cold.rooms.get_joined_members(b.room_id) == ["@alice:test"]
+    assert await cold.events.get_forward_extremities(b.room_id) == [name.event_id]
+    after_join = await cold.state.get_state_ids_after(events[1].event_id)
+    assert after_join == {("m.room.create", ""): events[0].event_id, ("m.room.member", "@alice:test"): events[1].event_id}
+    assert await cold.state.get_state_ids_after(name.event_id) == b.state
+
+
 async def test_latest_event_ids_at_read_cold(stores: EventStores) -> None:
     """A cold store (no tails) reads each room's last visible event at a position."""
     first, second = RoomBuilder("!first:test"), RoomBuilder("!second:test")

@@ -266,6 +266,7 @@ class HomeServer:
             accounts=accounts,
             notifier=self.notifier,
         )
+        self.membership.use_invite_permission(self.user_data.account_data.invites_blocked)
         self.room_history = RoomHistoryStore(db, event_stores.rooms)
         content_index = ContentIndex(
             db,
@@ -352,6 +353,7 @@ class HomeServer:
             stores=event_stores,
             out_of_band=out_of_band,
             acl=self.federation.acl,
+            invites_blocked=self.user_data.account_data.invites_blocked,
         )
         self.membership.use_remote(
             FederatedMembership(
@@ -412,6 +414,9 @@ class HomeServer:
                 client=self.appservices.client,
             )
             self.sender.after_persist.append(self.appservice_pusher.on_event)
+            if any(reg.receive_ephemeral for reg in config.appservices):
+                self.user_data.typing.on_change.append(self.appservice_pusher.on_typing)
+                self.user_data.receipts.on_public_receipt.append(self.appservice_pusher.on_receipt)
         room_sync = RoomSync(
             stores=event_stores,
             summaries=RoomSummaryStore(db),
@@ -419,6 +424,7 @@ class HomeServer:
             visible_to=self.visibility.filter_events_for_user,
             forgotten_rooms=self.membership.forgotten_rooms,
             ignored_users=self.user_data.account_data.get_ignored_users,
+            invite_permission=self.user_data.account_data,
         )
         self.sync = SyncHandler(stores=event_stores, notifier=self.notifier, room_sync=room_sync)
         self.sync.add_section_filler(UserDataSections(self.user_data))

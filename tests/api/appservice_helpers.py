@@ -36,6 +36,9 @@ class FakeAppService:
         app.router.add_get("/_matrix/app/v1/users/{userId}", self._user)
         app.router.add_get("/_matrix/app/v1/rooms/{alias}", self._alias)
         app.router.add_post("/_matrix/app/v1/ping", self._ping)
+        app.router.add_get("/_matrix/app/v1/thirdparty/protocol/{protocol}", self._protocol)
+        app.router.add_get("/_matrix/app/v1/thirdparty/location/{protocol}", self._locations)
+        app.router.add_get("/_matrix/app/v1/thirdparty/user", self._users)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -94,6 +97,42 @@ class FakeAppService:
             return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
         self.pings.append(await request.json())
         return web.json_response({})
+
+
+    async def _protocol(self, request: web.Request) -> web.Response:
+        if not self._authorised(request) or request.match_info["protocol"] != "irc":
+            return web.json_response({"errcode": "M_NOT_FOUND"}, status=404)
+        return web.json_response(IRC_PROTOCOL)
+
+    async def _locations(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
+        channel = request.query.get("channel", "")
+        return web.json_response(
+            [{"alias": f"#bridge_{channel}:veche.test", "protocol": "irc", "fields": dict(request.query)}]
+        )
+
+    async def _users(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"errcode": "M_FORBIDDEN"}, status=403)
+        return web.json_response(
+            [{"userid": request.query["userid"], "protocol": "irc", "fields": {"nick": "remote"}}]
+        )
+
+
+IRC_PROTOCOL = {
+    "user_fields": ["network", "nickname"],
+    "location_fields": ["network", "channel"],
+    "icon": "mxc://example.org/irc",
+    "field_types": {
+        "network": {"regexp": "([a-z0-9]+\\.)*[a-z0-9]+", "placeholder": "irc.example.org"},
+        "nickname": {"regexp": "[^\\s#]+", "placeholder": "username"},
+        "channel": {"regexp": "#[^\\s]+", "placeholder": "#foobar"},
+    },
+    "instances": [
+        {"desc": "Example", "icon": "mxc://example.org/e", "fields": {"network": "example"}, "network_id": "example"}
+    ],
+}
 
 
 def write_registration(path: Path, url: str | None, **extra: Any) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.api.appservice_helpers import AS_TOKEN, FakeAppService, write_registration
+from tests.api.appservice_helpers import AS_TOKEN, IRC_PROTOCOL, FakeAppService, write_registration
 from tests.api.conftest import FAST_PASSWORDS, SERVER_NAME, TestUser
 from veche.config import load_config
 from veche.homeserver import HomeServer
@@ -34,7 +34,7 @@ async def fake_as() -> AsyncIterator[FakeAppService]:
 
 @pytest.fixture
 def server_settings(fake_as: FakeAppService, tmp_path: Path) -> dict[str, str]:
-    path = write_registration(tmp_path / "bridge.yaml", fake_as.url)
+    path = write_registration(tmp_path / "bridge.yaml", fake_as.url, receive_ephemeral=True, protocols=["irc"])
     return {"VECHE_APPSERVICE_CONFIG_FILES": str(path), "VECHE_REGISTRATION": "open"}
 
 
@@ -272,6 +272,35 @@ async def test_position_survives_a_restart(
     assert len(fake_as.transactions) > delivered
 
 
+async def test_typing_and_receipts_are_pushed_as_ephemeral_data(
+    http: aiohttp.ClientSession, make_user: Any, fake_as: FakeAppService
+) -> None:
+    alice: TestUser = await make_user("alice")
+    room_id = await _public_room(http, alice.headers)
+    await _join(http, room_id, AS_HEADERS)
+    event_id = await _send(http, room_id, alice.headers, "typed")
+    async with http.put(
+        f"/_matrix/client/v3/rooms/{room_id}/typing/{alice.user_id}",
+        json={"typing": True, "timeout": 30000},
+        headers=alice.headers,
+    ) as response:
+        assert response.status == 200
+    async with http.post(
+        f"/_matrix/client/v3/rooms/{room_id}/receipt/m.read/{event_id}", json={}, headers=alice.headers
+    ) as response:
+        assert response.status == 200
+
+    def ephemeral() -> list[dict[str, Any]]:
+        return [edu for _, body in fake_as.transactions for edu in body.get("ephemeral", [])]
+
+    await fake_as.wait_for(lambda: {"m.typing", "m.receipt"} <= {edu["type"] for edu in ephemeral()})
+    typing = next(edu for edu in ephemeral() if edu["type"] == "m.typing")
+    assert typing == {"type": "m.typing", "room_id": room_id, "content": {"user_ids": [alice.user_id]}}
+    receipt = next(edu for edu in ephemeral() if edu["type"] == "m.receipt")
+    assert receipt["room_id"] == room_id
+    assert alice.user_id in receipt["content"][event_id]["m.read"]
+
+
 # Queries and ping
 
 
@@ -335,3 +364,20 @@ async def test_appservice_directory_listing(http: aiohttp.ClientSession, make_us
         assert (await response.json())["visibility"] == "public"
     async with http.put(path, json={"visibility": "sideways"}, headers=AS_HEADERS) as response:
         assert response.status == 400
+
+
+async def test_third_party_lookups_are_forwarded(http: aiohttp.ClientSession, make_user: Any) -> None:
+    alice: TestUser = await make_user("alice")
+    async with http.get("/_matrix/client/v3/thirdparty/protocols", headers=alice.headers) as response:
+        assert response.status == 200
+        assert (await response.json()) == {"irc": IRC_PROTOCOL}
+    async with http.get("/_matrix/client/v3/thirdparty/protocol/xmpp", headers=alice.headers) as response:
+        assert response.status == 404
+    async with http.get("/_matrix/client/v3/thirdparty/location/irc?channel=foo", headers=alice.headers) as response:
+        assert response.status == 200
+        assert (await response.json())[0]["alias"] == "#bridge_foo:veche.test"
+    async with http.get(f"/_matrix/client/v3/thirdparty/user?userid={GHOST}", headers=alice.headers) as response:
+        assert response.status == 200
+        assert (await response.json())[0]["userid"] == GHOST
+    async with http.get("/_matrix/client/v3/thirdparty/location?alias=%23x:veche.test", headers=alice.headers) as response:
+        assert response.status == 404  # the fake answers no reverse location look-ups

@@ -61,6 +61,9 @@ class ReceiptService:
         # Called with (room_id, user_id, receipt_type, event_id, thread_id, ts) for each new
         # public receipt of a local user (federation tells the room's other servers).
         self.on_local_receipt: list[Callable[[str, str, str, str, str | None, int], Awaitable[None]]] = []
+        # Called with the same for each new public receipt, local or remote, and the room's
+        # joined local users (application services' ephemeral data).
+        self.on_public_receipt: list[Callable[[str, str, str, str, str | None, int, frozenset[str]], None]] = []
 
     def current_position(self) -> int:
         return self._store.current_position
@@ -156,6 +159,9 @@ class ReceiptService:
             for hook in self.on_local_receipt:
                 await hook(room_id, user_id, receipt_type, event.event_id, thread_id, ts)
         users = [user_id] if receipt_type == READ_PRIVATE else await self._members.joined(room_id)
+        if receipt_type != READ_PRIVATE:
+            for listener in self.on_public_receipt:
+                listener(room_id, user_id, receipt_type, event.event_id, thread_id, ts, frozenset(users))
         self._notifier.notify(
             Stream.RECEIPTS, position, users, visible_upto=self._store.current_position
         )

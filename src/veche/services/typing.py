@@ -49,6 +49,9 @@ class TypingService:
         # Called with (room_id, user_id, typing, timeout_ms) when a local user starts or
         # stops typing (federation tells the room's other servers).
         self.on_local_change: list[Callable[[str, str, bool, int], Awaitable[None]]] = []
+        # Called with (room_id, the user IDs typing now, the room's joined local users)
+        # whenever who is typing in a room changes (application services' ephemeral data).
+        self.on_change: list[Callable[[str, list[str], frozenset[str]], None]] = []
 
     def current_position(self) -> int:
         return self._position
@@ -78,6 +81,8 @@ class TypingService:
         # Renewing a typer changes nothing clients see, so it moves no stream.
         if typing != was_typing:
             self._notifier.notify(Stream.TYPING, self._bump(room_id), joined)
+            for listener in self.on_change:
+                listener(room_id, list(typers), frozenset(joined))
 
     def typing_for_rooms(self, room_ids: Iterable[str], since_pos: int) -> dict[str, dict[str, Any]]:
         # A token from before a restart is ahead of the fresh counter: answer as if initial.
@@ -117,7 +122,10 @@ class TypingService:
         self._schedule_expiry(room_id)
         if expired:
             position = self._bump(room_id)
-            self._notifier.notify(Stream.TYPING, position, await self._members.joined(room_id))
+            joined = await self._members.joined(room_id)
+            self._notifier.notify(Stream.TYPING, position, joined)
+            for listener in self.on_change:
+                listener(room_id, list(typers), joined)
 
     def _bump(self, room_id: str) -> int:
         self._position += 1

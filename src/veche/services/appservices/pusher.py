@@ -94,7 +94,7 @@ class TransactionPusher:
             for wake in self._wake.values():
                 wake.set()
 
-    def push_ephemeral(self, room_id: str, edu: dict[str, Any], user_ids: frozenset[str] | set[str]) -> None:
+    def push_ephemeral(self, room_id: str, edu: dict[str, Any], user_ids: frozenset[str]) -> None:
         """Queue a typing or receipt EDU of `room_id` (whose joined local users are
         `user_ids`) for the services that asked for ephemeral data and whose users are in
         the room. Ephemeral data is not kept across restarts."""
@@ -106,6 +106,27 @@ class TransactionPusher:
             ):
                 self._ephemeral[reg.id].append({**edu, "room_id": room_id})
                 self._wake[reg.id].set()
+
+    def on_typing(self, room_id: str, typers: list[str], joined: frozenset[str]) -> None:
+        """TypingService.on_change listener."""
+        self.push_ephemeral(room_id, {"type": "m.typing", "content": {"user_ids": typers}}, joined)
+
+    def on_receipt(
+        self,
+        room_id: str,
+        user_id: str,
+        receipt_type: str,
+        event_id: str,
+        thread_id: str | None,
+        ts: int,
+        joined: frozenset[str],
+    ) -> None:
+        """ReceiptService.on_public_receipt listener."""
+        receipt: dict[str, Any] = {"ts": ts}
+        if thread_id is not None:
+            receipt["thread_id"] = thread_id
+        content = {event_id: {receipt_type: {user_id: receipt}}}
+        self.push_ephemeral(room_id, {"type": "m.receipt", "content": content}, joined)
 
     async def _run(self, reg: Registration, position: int) -> None:
         persisted = position

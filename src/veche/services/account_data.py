@@ -6,6 +6,8 @@ For /sync:
     `get_global_changes(user_id, since_pos, to_pos)`       → {type: content}
     `get_room_changes(user_id, since_pos, to_pos)`         → {room_id: {type: content}}
     `get_ignored_users(user_id)`                           → frozenset of ignored user IDs
+    `invites_blocked(user_id)`                             → whether invites to them are refused
+    `invites_unblocked_at(user_id)`                        → where they last lifted that, if known
 `since_pos` 0 means everything (an initial sync). Tags are the room account data `m.tag`
 and the fully read marker is `m.fully_read`, so both arrive through `get_room_changes`.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from veche.errors import MatrixError, bad_json, invalid_param
 from veche.protocol.identifiers import is_valid_user_id
+from veche.protocol.invite_permission import INVITE_PERMISSION_CONFIG_TYPE, blocks_invites
 from veche.services.keyed_lock import KeyedLock
 from veche.services.notifier import Notifier
 from veche.services.streams import Stream
@@ -38,6 +41,10 @@ class AccountDataService:
         # Tag edits read, change and write back m.tag; one user's edits must not interleave.
         self._tag_locks = KeyedLock()
         self._ignored: dict[str, frozenset[str]] = {}
+        self._blocks_invites: dict[str, bool] = {}
+        # Where a user lifted their invite block, so /sync can serve the invites it held
+        # back; in memory only: after a restart they return on the next initial sync.
+        self._unblocked_at: dict[str, int] = {}
         notifier.advance(Stream.ACCOUNT_DATA, store.current_position)
 
     def current_position(self) -> int:
@@ -58,9 +65,18 @@ class AccountDataService:
         self, user_id: str, room_id: str | None, data_type: str, content: Content
     ) -> None:
         """A write by the server itself (read markers, push rules), bypassing the type check."""
+        was_blocking = (
+            await self.invites_blocked(user_id)
+            if data_type == INVITE_PERMISSION_CONFIG_TYPE and room_id is None
+            else False
+        )
         position = await self._store.put(user_id, room_id, data_type, content)
         if data_type == IGNORED_USERS_TYPE and room_id is None:
             self._ignored.pop(user_id, None)
+        if data_type == INVITE_PERMISSION_CONFIG_TYPE and room_id is None:
+            self._blocks_invites[user_id] = blocks_invites(content)
+            if was_blocking and not self._blocks_invites[user_id]:
+                self._unblocked_at[user_id] = position
         self._notifier.notify(
             Stream.ACCOUNT_DATA, position, [user_id], visible_upto=self._store.current_position
         )
@@ -118,6 +134,22 @@ class AccountDataService:
         result = frozenset(ignored) if isinstance(ignored, dict) else frozenset()
         self._ignored[user_id] = result
         return result
+
+    async def invites_blocked(self, user_id: str) -> bool:
+        """Whether `user_id` refuses every invite (modules/invite_permission.md)."""
+        cached = self._blocks_invites.get(user_id)
+        if cached is not None:
+            return cached
+        config = await self._store.get(user_id, None, INVITE_PERMISSION_CONFIG_TYPE)
+        if config is None:
+            # Not remembered: invites over federation may name any number of users.
+            return False
+        self._blocks_invites[user_id] = blocks_invites(config)
+        return self._blocks_invites[user_id]
+
+    def invites_unblocked_at(self, user_id: str) -> int | None:
+        """The account-data position at which `user_id` last stopped blocking invites."""
+        return self._unblocked_at.get(user_id)
 
 
 def _check_ignored_user_list(content: Content) -> None:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 # them answers: the OAuth 2.0 API (404 M_UNRECOGNIZED on /auth_metadata, legacy login in
 # use), SSO login, login tokens for other devices (m.get_login_token off), third-party
 # identifiers (m.3pid_changes off), account locking and suspension (no m.account_moderation),
-# application services and bridges (none registered: no third-party protocols), the
-# support and policy-server well-known documents, and the optional Invite permission
-# module (m.invite_permission_config is stored as plain account data, not enforced).
+# application services and bridges (none registered: no third-party protocols), and the
+# support and policy-server well-known documents. The Invite permission module (v1.18) is
+# enforced: see docs/architecture.md "Invite permission".
 SUPPORTED_VERSIONS: tuple[str, ...] = tuple(f"v1.{minor}" for minor in range(1, 20))
 
 # Only features actually served are flagged: simplified sliding sync (MSC4186), which

@@ -1,7 +1,8 @@
 """Membership handshakes other servers make with this one: make_join/send_join (v1 and
-v2), make_leave/send_leave (v1 and v2), make_knock/send_knock, invite v2, and the third-party invite
-exchange, which this server refuses (joins-v1.yaml, joins-v2.yaml, leaving-v1.yaml,
-leaving-v2.yaml, knocks.yaml, invites-v2.yaml, third_party_invite.yaml)."""
+v2), make_leave/send_leave (v1 and v2), make_knock/send_knock, invite (v1 and v2), and the
+third-party invite exchange, which this server refuses (joins-v1.yaml, joins-v2.yaml,
+leaving-v1.yaml, leaving-v2.yaml, knocks.yaml, invites-v1.yaml, invites-v2.yaml,
+third_party_invite.yaml)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,22 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         knock = await received(request, "knock")
         return _json({"knock_room_state": await requests.knock_room_state(knock.room_id)})
 
+    async def invite_v1(request: web.Request) -> web.Response:
+        origin = await hs.server_auth.require(request)
+        body = await read_federation_body(request)
+        if not isinstance(body, dict):
+            raise bad_json("The body must be the invite event")
+        unsigned = body.get("unsigned")
+        invite_state = unsigned.get("invite_room_state") if isinstance(unsigned, dict) else None
+        # invites-v1.yaml: the room version is "1" or "2", whose events have one format.
+        answer = await hs.federation_invites.receive_invite(
+            origin,
+            request.match_info["roomId"],
+            request.match_info["eventId"],
+            {"room_version": "1", "event": body, "invite_room_state": invite_state},
+        )
+        return _json([200, answer])
+
     async def invite_v2(request: web.Request) -> web.Response:
         origin = await hs.server_auth.require(request)
         body = await read_federation_body(request)
@@ -99,6 +116,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.put(V2 + "/send_leave/{roomId}/{eventId}", send_leave_v2),
         web.get(V1 + "/make_knock/{roomId}/{userId}", make("knock", versions_required=True)),
         web.put(V1 + "/send_knock/{roomId}/{eventId}", send_knock),
+        web.put(V1 + "/invite/{roomId}/{eventId}", invite_v1),
         web.put(V2 + "/invite/{roomId}/{eventId}", invite_v2),
         web.put(V1 + "/exchange_third_party_invite/{roomId}", exchange_third_party_invite),
     ]

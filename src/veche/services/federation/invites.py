@@ -12,7 +12,8 @@ before it being only what this server knew of the room (usually nothing), never 
 forward extremity, so the room's current state here holds the user's membership (what
 /sync reads for its invite section) while the server still does not take part in the
 room. The preview the inviting server sent is kept in the event's `unsigned` as
-`invite_room_state`. Rejections and knocks made through other servers are kept the
+`invite_room_state`. An invite of a user who blocks invites is refused before we sign it
+(403 M_INVITE_BLOCKED, modules/invite_permission.md). Rejections and knocks made through other servers are kept the
 same way.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from veche.errors import MatrixError, bad_json, forbidden
@@ -29,6 +30,7 @@ from veche.protocol.client_events import strip_event_for_invite
 from veche.protocol.event_ids import compute_event_id
 from veche.protocol.events import Event
 from veche.protocol.federation_checks import InvalidPdu, parse_pdu
+from veche.protocol.invite_permission import INVITE_BLOCKED
 from veche.protocol.hashing import add_hashes_and_signatures
 from veche.protocol.room_versions import KNOWN_ROOM_VERSIONS, EventFormat
 from veche.protocol.signing import SignatureError, SigningKey
@@ -93,6 +95,7 @@ class FederatedInvites:
         stores: EventStores,
         out_of_band: OutOfBandMemberships,
         acl: ServerAclChecker,
+        invites_blocked: Callable[[str], Awaitable[bool]],
     ) -> None:
         self._server_name = server_name
         self._signing_key = signing_key
@@ -103,6 +106,7 @@ class FederatedInvites:
         self._stores = stores
         self._out_of_band = out_of_band
         self._acl = acl
+        self._invites_blocked = invites_blocked
 
     async def invite_remote(self, sender: str, room_id: str, target: str, content: dict[str, Any]) -> Event:
         """Our `sender` invites `target` of another server into a room held here."""
@@ -176,6 +180,8 @@ class FederatedInvites:
             event = await self._verifier.verify(event)
         except SignatureError as e:
             raise forbidden(f"Bad signature: {e}") from None
+        if await self._invites_blocked(target):
+            raise MatrixError(403, INVITE_BLOCKED, f"{target} does not accept invites")
         pdu = countersign(event, self._server_name, self._signing_key)
         invite_state = body.get("invite_room_state")
         stored_pdu = {**pdu, "unsigned": {"invite_room_state": _stripped_list(invite_state)}}

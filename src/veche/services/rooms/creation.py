@@ -7,6 +7,7 @@ from typing import Any
 
 from veche.errors import MatrixError, bad_json
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
+from veche.protocol.invite_permission import INVITE_BLOCKED
 from veche.protocol.room_creation import (
     EventSpec,
     InvalidCreateRoomRequest,
@@ -88,6 +89,7 @@ class RoomCreator:
         room_id = create.room_id
         if alias is not None and not await self._aliases.create(alias, room_id, creator):
             raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
+        blocked: MatrixError | None = None
         for spec in plan[chained:]:
             try:
                 if spec.type == "m.room.member" and spec.state_key != creator:
@@ -97,9 +99,15 @@ class RoomCreator:
             except MatrixError as e:
                 if not (spec.type == "m.room.member" and spec.state_key != creator):
                     raise _invalid_state(spec.type, e) from None
-                raise
+                if e.errcode != INVITE_BLOCKED:
+                    raise
+                # modules/invite_permission.md: the room is still created, and the others invited.
+                blocked = e
         if request.visibility == "public":
             await self._directory.publish(room_id, self._sender.now_ms())
+        if blocked is not None:
+            # create_room.yaml's 403 M_INVITE_BLOCKED; room_id tells the client the room it made.
+            raise MatrixError(blocked.status, blocked.errcode, blocked.message, room_id=room_id)
         return room_id
 
     def _alias_for(self, localpart: str) -> str:

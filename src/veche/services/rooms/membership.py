@@ -5,17 +5,19 @@ leaving.yaml, kicking.yaml, banning.yaml, knocking.yaml, list_joined_rooms.yaml.
 membership change, whether through these endpoints or PUT /state/m.room.member, goes
 through `update_membership`, so the endpoint rules below cannot be side-stepped. The room
 version's auth rules are the final word; the checks here only give clearer errors and the
-behaviour the endpoints promise (idempotent joins and invites, kicks only of members).
+behaviour the endpoints promise (idempotent joins and invites, kicks only of members,
+no invites to a user who blocks them: modules/invite_permission.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from veche.errors import MatrixError, bad_json, forbidden, invalid_param, not_found
 from veche.protocol.events import Event, StateKey
 from veche.protocol.identifiers import InvalidIdentifier, parse_user_id
+from veche.protocol.invite_permission import INVITE_BLOCKED
 from veche.protocol.join_rules import restricted_allow_list
 from veche.protocol.power_levels import get_named_level, get_user_power_level
 from veche.services.ratelimit import RateLimit, RateLimiter, RateLimits
@@ -34,6 +36,9 @@ IN_ROOM = frozenset({"join", "invite", "knock"})
 CREATE_KEY: StateKey = ("m.room.create", "")
 JOIN_RULES_KEY: StateKey = ("m.room.join_rules", "")
 POWER_LEVELS_KEY: StateKey = ("m.room.power_levels", "")
+
+# user ID → whether they refuse every invite (modules/invite_permission.md).
+InvitesBlocked = Callable[[str], Awaitable[bool]]
 
 
 class RemoteMembership(Protocol):
@@ -72,10 +77,15 @@ class RoomMembership:
         self._member_profile = member_profile
         self._remote = remote
         self._ratelimiter = ratelimiter
+        self._invites_blocked: InvitesBlocked | None = None
 
     def use_remote(self, remote: RemoteMembership) -> None:
         """Federation, built after this service, provides the handshakes with other servers."""
         self._remote = remote
+
+    def use_invite_permission(self, invites_blocked: InvitesBlocked) -> None:
+        """Account data, built after this service, tells whose invites are blocked."""
+        self._invites_blocked = invites_blocked
 
     # The endpoints
 
@@ -205,7 +215,10 @@ class RoomMembership:
         if membership == "knock" and not room_version.knock_join_rule:
             raise forbidden(f"Room version {room_version.identifier} does not support knocking")
         if membership == "invite" and not self._is_local(target):
+            # Their server refuses it with M_INVITE_BLOCKED itself if they block invites.
             return await self._remote_invite(sender, room_id, target, content)
+        if membership == "invite" and self._invites_blocked is not None and await self._invites_blocked(target):
+            raise MatrixError(403, INVITE_BLOCKED, f"{target} does not accept invites")
         if membership == "join" and sender == target and current_membership not in ("invite", "join"):
             authoriser = await self._restricted_join_authoriser(room_id, sender, state)
             if authoriser is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from veche.protocol.events import Event, StateKey
 from veche.protocol.filters import Filter
@@ -25,6 +25,14 @@ Serialize = Callable[..., Awaitable[list[dict[str, Any]]]]
 VisibilityFilter = Callable[[str, list[Event]], Awaitable[list[Event]]]
 ForgottenRooms = Callable[[str], Awaitable[set[str]]]
 IgnoredUsers = Callable[[str], Awaitable[frozenset[str]]]
+
+
+class InvitePermission(Protocol):
+    """Whose invites are held back (modules/invite_permission.md): AccountDataService."""
+
+    async def invites_blocked(self, user_id: str) -> bool: ...
+
+    def invites_unblocked_at(self, user_id: str) -> int | None: ...
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 100
@@ -80,6 +88,7 @@ class RoomSync:
         visible_to: VisibilityFilter,
         forgotten_rooms: ForgottenRooms,
         ignored_users: IgnoredUsers,
+        invite_permission: InvitePermission | None = None,
     ) -> None:
         self._stores = stores
         self._summaries = summaries
@@ -87,17 +96,21 @@ class RoomSync:
         self._visible_to = visible_to
         self._forgotten_rooms = forgotten_rooms
         self._ignored_users = ignored_users
+        self._invite_permission = invite_permission
 
     async def sync_rooms(self, request: SyncRequest) -> dict[str, Any]:
         since_pos = request.since.events if request.since is not None else 0
         initial = request.since is None or request.full_state
         room_filter = request.filter.room
         joined, invited, knocked, left = [], [], [], []
+        invites_released = self._invites_released(request)
         for m in request.memberships:
             if not room_filter.matches_room(m.room_id):
                 continue
             if m.membership == "join":
                 joined.append(m)
+            elif m.membership == "invite" and invites_released:
+                invited.append(m)
             elif m.stream_ordering <= since_pos and not initial:
                 continue
             elif m.membership == "invite":
@@ -110,6 +123,9 @@ class RoomSync:
             # A forgotten room no longer appears in the leave section (spec: /forget).
             forgotten = await self._forgotten_rooms(request.user_id)
             left = [m for m in left if m.room_id not in forgotten]
+        if invited and self._invite_permission and await self._invite_permission.invites_blocked(request.user_id):
+            # invite_permission.md: a user's invites are not served while they block them.
+            invited = []
         ignored = await self._ignored_users(request.user_id)
         if invited and ignored:
             # ignore_users.md: servers must not send invites from ignored users.
@@ -144,6 +160,14 @@ class RoomSync:
         for m in left:
             sections["leave"][m.room_id] = await self._left_room(request, m, since_pos)
         return sections
+
+    def _invites_released(self, request: SyncRequest) -> bool:
+        """Whether the user stopped blocking invites in (since, now]: the invites held back
+        meanwhile are served again, however old (invite_permission.md allows it)."""
+        if request.since is None or self._invite_permission is None:
+            return False
+        lifted = self._invite_permission.invites_unblocked_at(request.user_id)
+        return lifted is not None and request.since.account_data < lifted <= request.now.account_data
 
     async def _rooms_with_news(self, joined: list[Membership], since_pos: int, now_pos: int) -> list[Membership]:
         with_events = await self._stores.events.get_rooms_with_events([m.room_id for m in joined], since_pos, now_pos)

@@ -177,7 +177,8 @@ class SlidingSync:
     async def _room_list(self, user_id: str, base: Snapshot) -> dict[str, Membership]:
         """The server's room list: joined, invited and knocked rooms, rooms the user was
         kicked or banned from, and rooms they left that this connection was sent before
-        (MSC4186 "Lists"); forgotten rooms and invites from ignored users are left out."""
+        (MSC4186 "Lists"); forgotten rooms, invites from ignored users and all invites while
+        the user blocks them are left out."""
         memberships = await self._stores.rooms.get_memberships_for_user(user_id)
         rooms = {m.room_id: m for m in memberships if m.membership in ("join", "invite", "knock", "ban")}
         left = [m for m in memberships if m.membership == "leave"]
@@ -191,6 +192,11 @@ class SlidingSync:
             for room_id in await self._forgotten_rooms(user_id) & set(rooms):
                 del rooms[room_id]
         invites = [m for m in rooms.values() if m.membership == "invite"]
+        if invites and await self._user_data.account_data.invites_blocked(user_id):
+            # invite_permission.md: not served while the user blocks invites.
+            for m in invites:
+                del rooms[m.room_id]
+            invites = []
         ignored = await self._ignored_users(user_id) if invites else frozenset()
         if ignored:
             events = await self._stores.events.get_events(m.event_id for m in invites)

@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, database: str) -> None:
+    def __init__(self, data_dir: Path, database: str, extra_env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {
@@ -40,6 +40,7 @@ class ServerProcess:
             "VECHE_REGISTRATION": "open",
             "VECHE_RATE_LIMITS": "off",
             "VECHE_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
         self._config = data_dir / "veche.yaml"
         self._process: asyncio.subprocess.Process | None = None

@@ -214,21 +214,26 @@ class EventSerializer:
     async def _add_replaced_state(self, events: list[Event], unsigned: dict[str, dict[str, Any]]) -> None:
         """prev_content and friends: the state each state event replaced (the state after its
         first prev event)."""
-        state_events = [e for e in events if e.is_state and e.prev_event_ids]
+        # (event ID, key it sets, its first prev event), each read from the PDU once.
+        state_events = [
+            (e.event_id, e.state_tuple, prev_ids[0])
+            for e in events
+            if e.is_state and (prev_ids := e.prev_event_ids)
+        ]
         if not state_events:
             return
-        snapshots = await self._state.get_snapshots_after(e.prev_event_ids[0] for e in state_events)
+        snapshots = await self._state.get_snapshots_after(prev_id for _, _, prev_id in state_events)
         wanted: dict[int, set[StateKey]] = defaultdict(set)
-        for event in state_events:
-            snapshot = snapshots.get(event.prev_event_ids[0])
+        for _, key, prev_id in state_events:
+            snapshot = snapshots.get(prev_id)
             if snapshot is not None:
-                wanted[snapshot].add(event.state_tuple)
+                wanted[snapshot].add(key)
         picked = await self._state.pick_many_snapshot_ids(wanted)
         replaced_ids: dict[str, str] = {}
-        for event in state_events:
-            snapshot = snapshots.get(event.prev_event_ids[0])
-            if snapshot is not None and event.state_tuple in picked[snapshot]:
-                replaced_ids[event.event_id] = picked[snapshot][event.state_tuple]
+        for event_id, key, prev_id in state_events:
+            snapshot = snapshots.get(prev_id)
+            if snapshot is not None and key in picked[snapshot]:
+                replaced_ids[event_id] = picked[snapshot][key]
         replaced = await self._events.get_events(replaced_ids.values())
         # What a redaction removed must not come back through prev_content.
         redacted = await self.applied_redactions(list(replaced.values()))

@@ -499,15 +499,16 @@ class EventStore:
         after.add(lambda: self._events.add(event))
         current_snapshot = chain.current_snapshot if chain is not None else None
         # Built on the state the chain made current, an event's effect on the current state
-        # is known without reading, so its writes wait with the chain's.
+        # is known without reading, so its writes wait with the chain's. So do those of the
+        # chain's first event (or the first after a known one): nothing is held yet, so
+        # what it reads to advance the current state is all in the tables.
         held = writes if (
             chain is not None
             and new_id
             and accepted
             and advance_current_state
             and current_state is None
-            and current_snapshot is not None
-            and current_snapshot == before_nid
+            and (current_snapshot is None or current_snapshot == before_nid)
         ) else None
         if held is None:
             if chain is not None:

@@ -143,6 +143,8 @@ class HomeServer:
         self.appservices = AppServices(config.server_name, config.appservices, accounts, AppServiceClient())
         self.auth = Authenticator(accounts.lookup_access_token, self.appservices if config.appservices else None)
         self.ratelimiter = RateLimiter(config.rate_limits)
+        if any(not reg.rate_limited for reg in config.appservices):
+            self.ratelimiter.exempt = self.appservices.is_rate_limit_exempt
         self.devices = DeviceService(accounts)
         self.auth_service = AuthService(
             config.server_name, accounts, passwords, self.devices, self.ratelimiter
@@ -236,6 +238,8 @@ class HomeServer:
             update_membership=self.membership.update_membership,
             member_profile=self.profiles.get_profile,
         )
+        if config.appservices:
+            self.room_creator.alias_checks.append(self.appservices.check_alias)
         self.public_rooms = PublicRoomDirectory(
             server_name=config.server_name,
             directory=self.directory,

@@ -187,6 +187,13 @@ async def test_exclusive_aliases(http: aiohttp.ClientSession, make_user: Any) ->
     await _join(http, room_id, AS_HEADERS)
     async with http.put(f"/_matrix/client/v3/directory/room/{alias}", json={"room_id": room_id}, headers=AS_HEADERS) as response:
         assert response.status == 200, await response.text()
+    async with http.post(
+        "/_matrix/client/v3/createRoom", json={"room_alias_name": "bridge_y"}, headers=alice.headers
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["errcode"] == "M_EXCLUSIVE"
+    async with http.post("/_matrix/client/v3/createRoom", json={"room_alias_name": "bridge_y"}, headers=AS_HEADERS) as response:
+        assert response.status == 200, await response.text()
 
 
 # Transactions

@@ -52,3 +52,14 @@ def test_disabled_never_limits() -> None:
     limiter = RateLimiter(False, Clock())
     for _ in range(100):
         limiter.check(LIMIT, "a")
+
+
+def test_exempt_keys_are_never_limited() -> None:
+    limiter = RateLimiter(True, Clock())
+    limiter.exempt = lambda key: key.startswith("@bridge_")
+    for _ in range(10):
+        limiter.check(LIMIT, "@bridge_x:hs")
+    limiter.check(LIMIT, "@alice:hs")
+    limiter.check(LIMIT, "@alice:hs")
+    with pytest.raises(MatrixError):
+        limiter.check(LIMIT, "@alice:hs")

@@ -55,13 +55,16 @@ class RateLimiter:
         self._clock = clock
         # (action, key) → (tokens left, time they were counted, the limit)
         self._buckets: dict[tuple[str, str], tuple[float, float, RateLimit]] = {}
+        # Keys never limited (users of application services registered with
+        # `rate_limited: false`); None when there are none.
+        self.exempt: Callable[[str], bool] | None = None
 
     def check(self, limit: RateLimit, key: str, *, consume: bool = True) -> None:
         """Spends one token of `key`'s bucket, or raises 429 if there is none.
 
         With `consume=False` only checks, for limits spent on an outcome (a failed login).
         """
-        if not self.enabled:
+        if not self.enabled or (self.exempt is not None and self.exempt(key)):
             return
         tokens, now = self._tokens(limit, key)
         if tokens < 1:

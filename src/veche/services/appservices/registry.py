@@ -85,6 +85,12 @@ class AppServices:
         for device_id in device_ids:
             self._known_devices.discard((user_id, device_id))
 
+    def is_rate_limit_exempt(self, user_id: str) -> bool:
+        """A user of a service registered with `rate_limited: false`."""
+        return any(
+            not reg.rate_limited and reg.is_user_interesting(user_id, self.server_name) for reg in self.registrations
+        )
+
     # Exclusive namespaces
 
     def check_user_id(self, user_id: str, appservice_id: str | None = None) -> None:

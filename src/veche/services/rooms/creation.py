@@ -44,6 +44,9 @@ class RoomCreator:
         self._directory = directory
         self._update_membership = update_membership
         self._member_profile = member_profile
+        # Each called with (creator, alias) for a room_alias_name; raises to refuse it
+        # (application services' exclusive alias namespaces).
+        self.alias_checks: list[Callable[[str, str], None]] = []
 
     async def create_room(self, creator: str, body: dict[str, Any]) -> str:
         try:
@@ -63,6 +66,8 @@ class RoomCreator:
         alias = None
         if request.room_alias_name is not None:
             alias = self._alias_for(request.room_alias_name)
+            for check in self.alias_checks:
+                check(creator, alias)
             if await self._aliases.resolve(alias) is not None:
                 raise MatrixError(400, "M_ROOM_IN_USE", f"Room alias {alias} is already taken")
 

@@ -105,4 +105,3 @@ def test_tokens_and_ids_are_unique() -> None:
     with pytest.raises(InvalidRegistration, match="^as_token:"):
         check_registrations([first, parse_registration(_data(id="two", hs_token="h2"))])
     check_registrations([first, parse_registration(_data(id="two", as_token="a2", hs_token="h2"))])
-

@@ -87,8 +87,9 @@ def is_event_interesting(
     "Pushing events"). `room_members`: the room's joined local users."""
     if registration.is_user_interesting(sender, server_name):
         return True
-    if event_type == "m.room.member" and state_key is not None and registration.is_user_interesting(state_key, server_name):
-        return True
+    if event_type == "m.room.member" and state_key is not None:
+        if registration.is_user_interesting(state_key, server_name):
+            return True
     if registration.is_room_interesting(room_id):
         return True
     if any(registration.is_alias_interesting(alias) for alias in room_aliases):

@@ -17,26 +17,34 @@ if TYPE_CHECKING:
 V3 = f"{CLIENT_PREFIX}/v3"
 PASSWORD_LOGIN = "m.login.password"
 APPSERVICE_LOGIN = "m.login.application_service"
+NOT_AN_APPSERVICE = "m.login.application_service needs an application service's token"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     auth_service = hs.auth_service
-    flows = {"flows": [{"type": PASSWORD_LOGIN}] + ([{"type": APPSERVICE_LOGIN}] if hs.appservices.registrations else [])}
+    login_types = [PASSWORD_LOGIN] + ([APPSERVICE_LOGIN] if hs.appservices.registrations else [])
+    flows = {"flows": [{"type": login_type} for login_type in login_types]}
 
     async def _appservice_login(
-        request: web.Request, body: dict[str, Any], device_id: str | None, display_name: str | None, want_refresh: bool
+        request: web.Request,
+        body: dict[str, Any],
+        device_id: str | None,
+        display_name: str | None,
+        want_refresh: bool,
     ) -> Session:
-        """A user of the service's namespace, logged in with its as_token (application-service-api.md)."""
+        """A user of the service's namespace, logged in with its as_token
+        (application-service-api.md, "Server admin style permissions")."""
         token = extract_access_token(request)
         reg = hs.appservices.by_token(token) if token is not None else None
         if reg is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", NOT_AN_APPSERVICE)
         user_id = auth_service.user_from_identifier(body)
         if not reg.is_user_interesting(user_id, hs.config.server_name):
             raise forbidden(f"{user_id} is not in the application service's namespace")
         if not await hs.accounts.user_id_exists(user_id):
             raise forbidden(f"{user_id} has not been registered")
-        return await auth_service.start_session(user_id, device_id, display_name, want_refresh, client_ip(request))
+        ip = client_ip(request)
+        return await auth_service.start_session(user_id, device_id, display_name, want_refresh, ip)
 
     well_known = {"m.homeserver": {"base_url": hs.config.public_baseurl}}
 

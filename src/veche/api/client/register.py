@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 V3 = f"{CLIENT_PREFIX}/v3"
 V1 = f"{CLIENT_PREFIX}/v1"
 APPSERVICE_LOGIN = "m.login.application_service"
+NOT_AN_APPSERVICE = "m.login.application_service needs an application service's token"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
@@ -34,7 +35,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         token = extract_access_token(request)
         reg = hs.appservices.by_token(token) if token is not None else None
         if reg is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "m.login.application_service needs an application service's token")
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", NOT_AN_APPSERVICE)
         return reg
 
     async def register(request: web.Request) -> web.Response:

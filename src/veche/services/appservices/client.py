@@ -25,7 +25,9 @@ QUERY_TIMEOUT_SECONDS = 10.0
 class AppServiceError(Exception):
     """The service could not be reached or answered with an error; `status` if it answered."""
 
-    def __init__(self, message: str, status: int | None = None, body: str | None = None, *, timed_out: bool = False) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, body: str | None = None, *, timed_out: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body

@@ -39,6 +39,8 @@ MAX_EVENTS = 100
 INITIAL_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 600.0
 _IDLE_PERSIST_STRIDE = 1000
+_ALIAS_CACHE_SECONDS = 60.0
+_ALIAS_CACHE_ROOMS = 10_000
 
 
 def _now_ms() -> int:
@@ -73,6 +75,12 @@ class TransactionPusher:
         self._wake: dict[str, asyncio.Event] = {reg.id: asyncio.Event() for reg in self._registrations}
         self._ephemeral: dict[str, list[dict[str, Any]]] = {reg.id: [] for reg in self._registrations}
         self._tasks: list[asyncio.Task[None]] = []
+        # Each service's position in memory (what a clean stop stores), ahead of the stored
+        # one across stretches that interested it not.
+        self._positions: dict[str, int] = {}
+        # room ID → (its aliases, when they were read): the alias rule is asked of every
+        # event of rooms no other rule makes interesting.
+        self._room_aliases: dict[str, tuple[list[str], float]] = {}
 
     async def start(self) -> None:
         for reg in self._registrations:
@@ -87,6 +95,9 @@ class TransactionPusher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        positions, self._positions = self._positions, {}
+        for appservice_id, position in positions.items():
+            await self._store.set_position(appservice_id, position)
 
     async def on_event(self, event: Event, stream_ordering: int | None) -> None:
         """After-persist hook: the tasks read the stream themselves; this only wakes them."""
@@ -134,10 +145,8 @@ class TransactionPusher:
         txn_counter = 0
         while True:
             target = self._events.current_stream_token
+            self._positions[reg.id] = position
             if position >= target and not self._ephemeral[reg.id]:
-                if persisted != position:
-                    await self._store.set_position(reg.id, position)
-                    persisted = position
                 wake.clear()
                 # A commit between the read of the token and the clear must not be missed.
                 if self._events.current_stream_token <= position:
@@ -175,29 +184,38 @@ class TransactionPusher:
         reached = rows[-1][1] if len(rows) == MAX_EVENTS else upper
         found = await self._events.get_events([event_id for event_id, _ in rows])
         now = self._clock()
-        aliases: dict[str, list[str]] = {}
         chosen = []
         for event_id, _ in rows:
             event = found.get(event_id)
             if event is None:
                 continue
-            room_aliases: list[str] = []
-            if reg.aliases:
-                if event.room_id not in aliases:
-                    aliases[event.room_id] = await self._aliases.aliases_of_room(event.room_id)
-                room_aliases = aliases[event.room_id]
-            if is_event_interesting(
-                reg,
-                self._server_name,
-                sender=event.sender,
-                room_id=event.room_id,
-                state_key=event.state_key,
-                event_type=event.type,
-                room_aliases=room_aliases,
-                room_members=await self._members.joined(event.room_id),
-            ):
+            fields = {
+                "sender": event.sender,
+                "room_id": event.room_id,
+                "state_key": event.state_key,
+                "event_type": event.type,
+                "room_members": await self._members.joined(event.room_id),
+            }
+            interesting = is_event_interesting(reg, self._server_name, **fields)
+            if not interesting and reg.aliases:
+                aliases = await self._aliases_of(event.room_id)
+                interesting = is_event_interesting(reg, self._server_name, room_aliases=aliases, **fields)
+            if interesting:
                 chosen.append(format_client_event(event, now_ms=now))
         return chosen, reached
+
+    async def _aliases_of(self, room_id: str) -> list[str]:
+        """The room's aliases, read at most once a minute: an alias added just now may take
+        that long to make the room's events interesting."""
+        cached = self._room_aliases.get(room_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < _ALIAS_CACHE_SECONDS:
+            return cached[0]
+        if len(self._room_aliases) >= _ALIAS_CACHE_ROOMS:
+            self._room_aliases.clear()
+        aliases = await self._aliases.aliases_of_room(room_id)
+        self._room_aliases[room_id] = (aliases, now)
+        return aliases
 
     async def _deliver(self, reg: Registration, txn_id: str, body: dict[str, Any]) -> None:
         """PUT the transaction until the service accepts it."""

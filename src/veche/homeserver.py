@@ -240,6 +240,8 @@ class HomeServer:
         )
         if config.appservices:
             self.room_creator.alias_checks.append(self.appservices.check_alias)
+            self.auth_service.on_account_deactivated.append(self.appservices.forget_user)
+            self.devices.on_devices_deleted.append(self.appservices.forget_devices)
         self.public_rooms = PublicRoomDirectory(
             server_name=config.server_name,
             directory=self.directory,

@@ -105,6 +105,16 @@ async def test_masquerading_needs_a_registered_user_of_the_namespace(http: aioht
         assert (await response.json())["errcode"] == "M_UNKNOWN_DEVICE"
 
 
+async def test_a_deactivated_ghost_cannot_be_acted_as(http: aiohttp.ClientSession, homeserver: HomeServer) -> None:
+    await _register_ghost(http)
+    whoami = f"/_matrix/client/v3/account/whoami?user_id={GHOST}"
+    async with http.get(whoami, headers=AS_HEADERS) as response:
+        assert response.status == 200
+    await homeserver.auth_service.deactivate(GHOST)
+    async with http.get(whoami, headers=AS_HEADERS) as response:
+        assert response.status == 403
+
+
 async def test_masquerading_on_a_device(http: aiohttp.ClientSession) -> None:
     async with http.post(
         "/_matrix/client/v3/register",

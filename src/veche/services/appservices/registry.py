@@ -76,12 +76,13 @@ class AppServices:
             self._remember(self._known_devices, (user_id, device_id))
         return TokenInfo(0, user_id, device_id, False, None, appservice_id=reg.id)
 
-    def forget_user(self, user_id: str) -> None:
-        """A deactivated account may no longer be acted as."""
+    async def forget_user(self, user_id: str) -> None:
+        """A deactivated account may no longer be acted as (a deactivation hook)."""
         self._known_users.discard(user_id)
         self._known_devices = {key for key in self._known_devices if key[0] != user_id}
 
-    def forget_devices(self, user_id: str, device_ids: Sequence[str]) -> None:
+    async def forget_devices(self, user_id: str, device_ids: Sequence[str]) -> None:
+        """Deleted devices may no longer be acted on (a device deletion hook)."""
         for device_id in device_ids:
             self._known_devices.discard((user_id, device_id))
 

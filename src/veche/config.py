@@ -765,4 +765,7 @@ url_previews: "off"
 #   concurrent: 10
 #   expensive_concurrent: 3
 #   queued: 100
+
+# Application services (bridges and bots): their registration files, as given to Synapse.
+# appservice_config_files: ["/etc/veche/whatsapp-registration.yaml"]
 """

@@ -40,6 +40,9 @@ async def test_changes_on_b_reach_a(servers: tuple[HomeServer, HomeServer], monk
     assert status == 200, answer
     room_id = await a.room_creator.create_room(alice.user_id, {"preset": "public_chat"})
     await b.membership.join(bob.user_id, room_id, via=[a.server_name])
+    # The join brings A bob's last device change; an update arriving while A fetches the
+    # list keeps A from storing the answer, so let it land first.
+    await b.federation_events.outbox.idle()
 
     fetches: list[str] = []
     fetch = RemoteDeviceLists.fetch
@@ -137,3 +140,54 @@ async def test_a_missed_update_makes_a_ask_again(
     assert sorted(answer["device_keys"][bob.user_id]) == [bob.device_id]  # the new devices have no keys
     kept = (await store.get([bob.user_id]))[bob.user_id]
     assert kept["stream_id"] == (await b.e2ee.keys.user_devices(bob.user_id))["stream_id"]
+
+
+async def test_a_join_brings_servers_new_to_the_user_their_device_list(
+    servers: tuple[HomeServer, HomeServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """server-server-api.md "Device Management": EDUs are due "when that user joins a room
+    which contains servers which are not already receiving updates for that user's device
+    list"; not when the servers already share a room with the user."""
+    a, b = servers
+    alice = await make_user(a, "alice")
+    bob = await make_user(b, "bob")
+    device_keys = FakeDevice(alice.user_id, alice.device_id).device_keys()
+    status, _ = await client_call(a, "POST", f"{V3}/keys/upload", alice, {"device_keys": device_keys})
+    assert status == 200
+    cross_signing = CrossSigningSet(alice.user_id)
+    status, _ = await client_call(a, "POST", f"{V3}/keys/device_signing/upload", alice, cross_signing.upload_body())
+    assert status == 200
+    await a.federation_events.outbox.idle()  # nobody shares a room with alice yet: nothing sent
+    received: list[dict[str, Any]] = []
+    receive = b.federation_events.edus.receive
+
+    async def recorded(origin: str, edu: Any) -> None:
+        if origin == a.server_name and edu.get("edu_type") in ("m.device_list_update", "m.signing_key_update"):
+            received.append(edu)
+        await receive(origin, edu)
+
+    monkeypatch.setattr(b.federation_events.edus, "receive", recorded)
+    room_id = await b.room_creator.create_room(bob.user_id, {"preset": "public_chat"})
+
+    await a.membership.join(alice.user_id, room_id, via=[b.server_name])
+
+    async def both_arrived() -> bool:
+        return len(received) == 2
+
+    await wait_for(both_arrived)
+    by_type = {edu["edu_type"]: edu["content"] for edu in received}
+    update = by_type["m.device_list_update"]
+    assert update["user_id"] == alice.user_id and update["device_id"] == alice.device_id
+    assert update["stream_id"] == (await a.e2ee.keys.user_devices(alice.user_id))["stream_id"]
+    assert update["keys"]["keys"] == device_keys["keys"] and update["deleted"] is False
+    assert by_type["m.signing_key_update"]["master_key"]["keys"] == cross_signing.key_json("master")["keys"]
+
+    # B already hears of alice's devices: a second shared room and a profile change bring nothing.
+    received.clear()
+    second = await b.room_creator.create_room(bob.user_id, {"preset": "public_chat"})
+    await a.membership.join(alice.user_id, second, via=[b.server_name])
+    path = f"{V3}/profile/{alice.user_id}/displayname"
+    status, _ = await client_call(a, "PUT", path, alice, {"displayname": "Alice"})
+    assert status == 200
+    await a.federation_events.outbox.idle()
+    assert received == []

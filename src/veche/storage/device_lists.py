@@ -67,6 +67,16 @@ class DeviceListStore:
         )
         return int(row[0]) if row is not None and row[0] is not None else 0
 
+    async def latest_device_changes(self, user_id: str, limit: int) -> list[tuple[str, int]]:
+        """The user's last `limit` device changes, newest first: (device ID, position)."""
+        rows = await self._db.fetchall(
+            "SELECT device_id, stream_id FROM device_list_changes WHERE user_id = ? AND device_id IS NOT NULL"
+            " ORDER BY stream_id DESC LIMIT ?",
+            user_id,
+            limit,
+        )
+        return [(str(device_id), int(stream_id)) for device_id, stream_id in rows]
+
     async def changed_users(self, since: int, to: int) -> set[str]:
         """Users whose keys changed at a position in (since, to]."""
         if since >= to:

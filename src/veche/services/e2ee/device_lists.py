@@ -109,6 +109,15 @@ class DeviceLists:
         the user's next m.device_list_update names as its prev_id."""
         return await self._store.latest_device_change(user_id)
 
+    async def latest_change(self, user_id: str) -> DeviceChange | None:
+        """A local user's last device change as its m.device_list_update numbered it, None
+        if their devices never changed; `deleted` is left for the sender to tell."""
+        latest = await self._store.latest_device_changes(user_id, 2)
+        if not latest:
+            return None
+        (device_id, stream_id), prev_id = latest[0], latest[1][1] if len(latest) > 1 else 0
+        return DeviceChange(user_id, device_id, stream_id, prev_id, deleted=False)
+
     async def changes(self, user_id: str, since: StreamToken, to: StreamToken) -> tuple[list[str], list[str]]:
         """(changed, left) between two tokens, as /sync's device_lists and /keys/changes give them."""
         changed: set[str] = set()

@@ -3,7 +3,8 @@
 While a room is shared, the user's server tells this one of every device change
 (server-server-api.md "Device Management"). An m.device_list_update whose prev_ids are
 all at or before the kept list's stream_id (and its own stream_id after it) is applied
-to the kept list alone; any other means updates were lost or cannot be placed, so the
+to the kept list alone; one numbered as the kept list is the change it ends with, sent
+again (as on a join), and changes nothing; any other means updates were lost or cannot be placed, so the
 list is dropped as stale and the next query asks GET /user/devices (user_devices.yaml)
 again. An m.signing_key_update replaces the kept
 cross-signing keys. A list is only trusted while a room is still shared, and is dropped
@@ -81,6 +82,9 @@ class RemoteDeviceLists:
             return False
         async with self._updating.hold(user_id):
             kept = (await self._store.get([user_id])).get(user_id)
+            if kept is not None and stream_id == kept["stream_id"]:
+                # The change the kept list ends with, sent again on a join (device_list_edus.py).
+                return False
             updated = None
             # An update numbered at or before the kept list is not laid over it: either it
             # is already in there or the server numbers its answers and updates apart, and

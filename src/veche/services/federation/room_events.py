@@ -99,7 +99,15 @@ class FederationEvents:
         user_data.receipts.on_local_receipt.append(relay.receipt_sent)
         user_data.presence.on_local_change.append(relay.presence_changed)
         e2ee.to_device.send_remote = relay.to_device
-        device_lists = DeviceListRelay(sender=self.sender, keys=e2ee.keys)
+        device_lists = DeviceListRelay(
+            server_name=server_name,
+            sender=self.sender,
+            keys=e2ee.keys,
+            device_lists=e2ee.device_lists,
+            stores=stores,
+        )
+        # After self.sender.on_event: the join leaves before the EDUs it makes due.
+        sender.after_persist.append(device_lists.on_event)
         e2ee.device_lists.on_local_device_change.append(device_lists.devices_changed)
         e2ee.device_lists.on_local_signing_keys_change.append(device_lists.signing_keys_changed)
 

@@ -304,6 +304,7 @@ class HomeServer:
             serializer=self.serializer,
             notifier=self.notifier,
             directory=self.directory,
+            invites_blocked=self.user_data.account_data.invites_blocked,
         )
         self.relations_reader = RelationsReader(
             events=event_stores.events, relations=self.relations, reader=self.room_reader, serializer=self.serializer

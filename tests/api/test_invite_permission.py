@@ -1,7 +1,8 @@
 """Invite permission (modules/invite_permission.md): a user whose m.invite_permission_config
 has `default_action: "block"` cannot be invited (403 M_INVITE_BLOCKED on /invite, on
 PUT /state/m.room.member and for createRoom's `invite` list, the room still being created),
-and invites to them are held back from /sync and sliding sync until they lift the block."""
+and invites to them are held back from /sync, sliding sync and /initialSync until they lift
+the block."""
 
 from __future__ import annotations
 
@@ -96,3 +97,13 @@ async def test_sliding_sync_holds_invites_back_while_blocked(http, make_user):
     after = await sliding(http, bob, request, pos=body["pos"], timeout=0)
     assert after["lists"]["invites"]["count"] == 1
     assert after["rooms"][room_id]["membership"] == "invite"
+
+
+async def test_legacy_initial_sync_holds_invites_back_while_blocked(http, make_user):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room_id = await create_room(http, alice, preset="private_chat", invite=[bob.user_id])
+    await set_config(http, bob, {"default_action": "block"})
+    assert (await call(http, "GET", "/initialSync", bob))["rooms"] == []
+    await set_config(http, bob, {})
+    rooms = (await call(http, "GET", "/initialSync", bob))["rooms"]
+    assert [(r["room_id"], r["membership"]) for r in rooms] == [(room_id, "invite")]

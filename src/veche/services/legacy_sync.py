@@ -11,6 +11,7 @@ Their tokens are /sync stream tokens, which /messages also accepts as `from`.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from veche.errors import MatrixError, not_found
@@ -38,6 +39,7 @@ class LegacySync:
         serializer: EventSerializer,
         notifier: Notifier,
         directory: DirectoryStore,
+        invites_blocked: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._events = stores.events
         self._rooms = stores.rooms
@@ -45,6 +47,7 @@ class LegacySync:
         self._serializer = serializer
         self._notifier = notifier
         self._directory = directory
+        self._invites_blocked = invites_blocked
 
     async def event(self, requester: TokenInfo, event_id: str) -> dict[str, Any]:
         """One event the user may see; 404 whether it is unknown or hidden (old_sync.yaml)."""
@@ -86,8 +89,11 @@ class LegacySync:
         return body
 
     async def initial_sync(self, requester: TokenInfo, limit: int, archived: bool) -> dict[str, Any]:
-        """Every room the user is joined to or invited to (and left, if `archived`)."""
+        """Every room the user is joined to or invited to (and left, if `archived`); no
+        invites while the user blocks them (modules/invite_permission.md)."""
         kinds = ["join", "invite", "leave", "ban"] if archived else ["join", "invite"]
+        if self._invites_blocked is not None and await self._invites_blocked(requester.user_id):
+            kinds.remove("invite")
         end = self._notifier.current_token.serialize()
         rooms: list[dict[str, Any]] = []
         for membership in await self._rooms.get_memberships_for_user(requester.user_id, kinds):

@@ -164,7 +164,10 @@ class _Chain:
         # Grouped, so that PostgreSQL gets each statement's rows as one pipelined batch.
         statements = _grouped(self.pending)
         if self.held:
-            statements.append((_DELETE_EXTREMITIES, (self.room_nid, sorted(self.superseded))))
+            # The held events themselves are new: none of them is in the table yet.
+            stale = self.superseded.difference(self.held)
+            if stale:
+                statements.append((_DELETE_EXTREMITIES, (self.room_nid, sorted(stale))))
             statements += [(_INSERT_EXTREMITY, (self.room_nid, n)) for n in self.held if n not in self.superseded]
         await txn.execute_all([*statements, *writes])
         self.pending.clear()

@@ -79,8 +79,9 @@ class RoomCreator:
         plan = plan_initial_events(request, creator, room_version, alias, profile)
 
         # The creator's own events go in the create event's transaction, up to the first
-        # invite (of another server's user, a handshake). With an alias, the create event
-        # goes alone: the alias is taken before any event names it.
+        # invite (invites take the membership service: another server's user is a
+        # handshake). With an alias, the create event goes alone: the alias is taken
+        # before any event names it.
         chained = 0 if alias is not None else next(
             (i for i, spec in enumerate(plan) if spec.type == "m.room.member" and spec.state_key != creator),
             len(plan),

@@ -106,6 +106,36 @@ async def test_thread_counts(http, homeserver, make_user) -> None:
     assert counts(await sync(http, bob), room_id)["notification_count"] == 0
 
 
+async def test_counts_read_back_after_a_receipt_combine_receipts_and_own_events_per_thread(
+    http, homeserver, make_user
+) -> None:
+    alice, bob, room_id = await two_people(http, homeserver, make_user, third=True)
+    root = await send_text(http, alice, room_id, "root")
+    thread = {"m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+    await send_text(http, alice, room_id, "in thread 1", **thread)
+    main_1 = await send_text(http, alice, room_id, "main 1")
+    await send_text(http, bob, room_id, "bob in thread", **thread)
+    reply = await send_text(http, alice, room_id, "in thread 2", **thread)
+    await send_text(http, alice, room_id, "main 2")
+
+    def unread(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        room = body["rooms"]["join"][room_id]
+        return room["unread_notifications"]["notification_count"], room.get("unread_thread_notifications", {})
+
+    # Each receipt makes the next sync read the counts from the database again. An
+    # unthreaded receipt reads the main timeline and, below the own reply, the thread.
+    assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read.private/{q(main_1)}", bob, {}))[0] == 200
+    one = {"notification_count": 1, "highlight_count": 0}
+    assert unread(await sync(http, bob, sync_filter=THREAD_FILTER)) == (1, {root: one})
+    # Their own main-timeline message reads the main timeline only.
+    await send_text(http, bob, room_id, "bob in main")
+    await send_text(http, alice, room_id, "main 3")
+    await send_text(http, alice, room_id, "in thread 3", **thread)
+    receipt = f"/rooms/{q(room_id)}/receipt/m.read/{q(reply)}"
+    assert (await call(http, "POST", receipt, bob, {"thread_id": root}))[0] == 200
+    assert unread(await sync(http, bob, sync_filter=THREAD_FILTER)) == (1, {root: one})
+
+
 async def test_default_rules_for_one_to_one_encrypted_edits_and_notices(http, homeserver, make_user) -> None:
     alice, bob, room_id = await two_people(http, homeserver, make_user)
     await send_text(http, alice, room_id, "hello")

@@ -5,6 +5,11 @@ A user's read position in a room thread is the furthest of: their unthreaded `m.
 `m.read.private` receipt, their receipt in that thread, and their own latest event in that
 thread (push.md "Marking notifications as read"). Receipts are read from the receipts
 table (migrations/0011_receipts.sql) so counts and receipts never disagree.
+
+Unread counts for a list of rooms read a room's main-timeline actions from its read
+position there, one primary-key range per room, and the few actions in other threads from
+an index of those alone (migrations/0190_push_actions_threaded.sql): a user who has read
+most of their rooms costs what is unread, not every action they ever had.
 """
 
 from __future__ import annotations
@@ -34,14 +39,14 @@ def _read_receipts(in_rooms: bool) -> str:
     )
 
 
-def _actions_with_read_position(engine: str) -> tuple[str, str]:
-    """`FROM` of the push actions `a` joined (after `_read_receipts`) to what their user has
-    read of their room thread, and the SQL of that read position. Joined rather than a
-    subquery per action, which PostgreSQL without statistics ran as a scan per row
-    (78-177 ms for 100 rooms)."""
+def _actions_with_read_position(engine: str, index_hint: str = "") -> tuple[str, str]:
+    """`FROM` of the push actions `a` (`index_hint` after its name) joined (after
+    `_read_receipts`) to what their user has read of their room thread, and the SQL of that
+    read position. Joined rather than a subquery per action, which PostgreSQL without
+    statistics ran as a scan per row (78-177 ms for 100 rooms)."""
     larger = "max" if engine == "sqlite" else "GREATEST"
     source = (
-        " FROM event_push_actions a"
+        f" FROM event_push_actions a{index_hint}"
         " LEFT JOIN read_receipts r0 ON r0.room_id = a.room_id AND r0.thread_id = ''"
         " LEFT JOIN read_receipts rt ON rt.room_id = a.room_id AND rt.thread_id = a.thread_id"
         " LEFT JOIN push_sent_marks m"
@@ -49,6 +54,40 @@ def _actions_with_read_position(engine: str) -> tuple[str, str]:
     )
     position = f"{larger}(COALESCE(r0.upto, 0), COALESCE(rt.upto, 0), COALESCE(m.stream_ordering, 0))"
     return source, position
+
+
+def _main_thread_position(engine: str) -> str:
+    """SQL of how far the user has read the main timeline of room `w.value`: their
+    unthreaded or main-thread receipt, or their own latest main-thread event. Its parameters
+    are the user ID, twice."""
+    larger = "max" if engine == "sqlite" else "GREATEST"
+    return (
+        f"{larger}(COALESCE((SELECT MAX(r.event_stream_ordering) FROM receipts r WHERE r.room_id = w.value"
+        " AND r.user_id = ? AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id IN ('', 'main')), 0),"
+        " COALESCE((SELECT m.stream_ordering FROM push_sent_marks m WHERE m.room_id = w.value AND m.user_id = ?"
+        f" AND m.thread_id = '{MAIN_THREAD}'), 0))"
+    )
+
+
+def _main_thread_unread(engine: str) -> str:
+    """`FROM` of the user's unread main-timeline actions `a` in each room `w.value` of a
+    list, read from the room's read position on; its parameters are the room IDs, the user
+    ID, the highest position to count, then the user ID twice (`_main_thread_position`).
+
+    On PostgreSQL one LATERAL range of the primary key per room (OFFSET 0 keeps it from
+    being flattened into a join, which without planner statistics may read every action
+    of the user first); SQLite plans the join as those ranges anyway."""
+    position = _main_thread_position(engine)
+    actions = (
+        f"a.user_id = ? AND a.room_id = w.value AND a.thread_id = '{MAIN_THREAD}'"
+        f" AND a.stream_ordering <= ? AND a.stream_ordering > {position}"
+    )
+    if engine == "postgres":
+        return (
+            " FROM unnest(?::text[]) AS w(value)"
+            f" CROSS JOIN LATERAL (SELECT * FROM event_push_actions a WHERE {actions} OFFSET 0) AS a"
+        )
+    return f" FROM json_each(?) AS w JOIN event_push_actions a ON {actions}"
 
 
 def _insert_actions(engine: str) -> str:
@@ -94,6 +133,13 @@ class PushActionStore:
         self._actions, read_position = _actions_with_read_position(db.engine)
         self._read_position = read_position
         self._unread_actions = f"{self._actions} WHERE a.stream_ordering > {read_position}"
+        self._main_thread_unread = _main_thread_unread(db.engine)
+        # SQLite without statistics prefers the primary key, which holds every action.
+        hint = " INDEXED BY event_push_actions_threaded" if db.engine == "sqlite" else ""
+        threaded_source, _ = _actions_with_read_position(db.engine, hint)
+        self._threaded_unread = (
+            f"{threaded_source} WHERE a.stream_ordering > {read_position} AND a.thread_id <> '{MAIN_THREAD}'"
+        )
         self._visible_events = visible_events
         self._unread = UnreadCache()
         self._insert_actions = _insert_actions(db.engine)
@@ -213,24 +259,34 @@ class PushActionStore:
             counts.update(await self._count_unread(user_id, newer, upto))
         return counts
 
+    def _unread_by_thread(self, kind: str, user_id: str, room_ids: Sequence[str], upto: int) -> tuple[str, list[Any]]:
+        """SQL selecting `kind`, room, thread, count, highlights and newest position of the
+        user's unread actions up to `upto` in these rooms, per room and thread, to follow
+        `_read_receipts(in_rooms=True)`; and the statement's arguments so far."""
+        counts = "a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END), MAX(a.stream_ordering)"
+        rooms = list(room_ids)
+        # Evaluated once per part: a user without any action skips the per-room probes.
+        has_actions = "EXISTS (SELECT 1 FROM event_push_actions e WHERE e.user_id = ?)"
+        sql = (
+            f"SELECT {kind}w.value, {counts}{self._main_thread_unread}"
+            f" WHERE {has_actions} GROUP BY w.value, a.thread_id"
+            f" UNION ALL SELECT {kind}a.room_id, {counts}{self._threaded_unread}"
+            f" AND {has_actions} AND a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
+            " GROUP BY a.room_id, a.thread_id"
+        )
+        return sql, [user_id, rooms, rooms, user_id, upto, user_id, user_id, user_id, user_id, user_id, rooms, upto]
+
     async def _load_unread(self, user_id: str, room_ids: Sequence[str], upto: int) -> dict[str, RoomUnread]:
         """What the user's unread counts in these rooms are made of (`RoomUnread`): their
         unread actions up to `upto`, and their receipts and own-event marks, in one statement."""
+        unread, args = self._unread_by_thread("0, ", user_id, room_ids, upto)
         rows = await self._db.fetchall(
             _read_receipts(in_rooms=True)
-            + "SELECT 0, a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END),"
-            " MAX(a.stream_ordering)"
-            + self._unread_actions
-            + " AND a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
-            " GROUP BY a.room_id, a.thread_id"
-            " UNION ALL SELECT 1, room_id, thread_id, upto, 0, 0 FROM read_receipts"
+            + unread
+            + " UNION ALL SELECT 1, room_id, thread_id, upto, 0, 0 FROM read_receipts"
             " UNION ALL SELECT 2, room_id, thread_id, stream_ordering, 0, 0 FROM push_sent_marks"
             " WHERE user_id = ? AND room_id = ANY(?)",
-            user_id,
-            list(room_ids),
-            user_id,
-            list(room_ids),
-            upto,
+            *args,
             user_id,
             list(room_ids),
         )
@@ -249,20 +305,10 @@ class PushActionStore:
     async def _count_unread(
         self, user_id: str, room_ids: Sequence[str], upto: int
     ) -> dict[str, dict[str, Counts]]:
-        rows = await self._db.fetchall(
-            _read_receipts(in_rooms=True)
-            + "SELECT a.room_id, a.thread_id, COUNT(*), SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END)"
-            + self._unread_actions
-            + " AND a.user_id = ? AND a.room_id = ANY(?) AND a.stream_ordering <= ?"
-            " GROUP BY a.room_id, a.thread_id",
-            user_id,
-            list(room_ids),
-            user_id,
-            list(room_ids),
-            upto,
-        )
+        unread, args = self._unread_by_thread("", user_id, room_ids, upto)
+        rows = await self._db.fetchall(_read_receipts(in_rooms=True) + unread, *args)
         counts: dict[str, dict[str, Counts]] = {}
-        for room_id, thread_id, notifications, highlights in rows:
+        for room_id, thread_id, notifications, highlights, _newest in rows:
             counts.setdefault(room_id, {})[thread_id] = Counts(int(notifications), int(highlights or 0))
         return counts
 

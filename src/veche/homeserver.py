@@ -57,6 +57,8 @@ from veche.services.media.services import MediaServices
 from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
 from veche.services.passwords import PasswordHasher
+from veche.services.admin.services import AdminServices
+from veche.services.admin.users import UserAdmin
 from veche.services.profile import DeactivationCleanup, ProfileService
 from veche.services.push.counts import NotificationCounts
 from veche.services.push.evaluator import PushEvaluator
@@ -90,6 +92,7 @@ from veche.services.uia import UserInteractiveAuth
 from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
 from veche.services.voip import TurnService
+from veche.storage.admin_accounts import AccountAdminStore
 from veche.storage.accounts import AccountStore
 from veche.storage.appservices import AppServiceStore
 from veche.storage.content_index import ContentIndex
@@ -457,6 +460,17 @@ class HomeServer:
             self.federation.client, allow_private=config.federation_allow_private_addresses
         )
         self.media = MediaServices(config, db, self.remote_media)
+        self.admin = AdminServices(
+            users=UserAdmin(
+                config.server_name,
+                accounts,
+                AccountAdminStore(db),
+                self.auth_service,
+                self.devices,
+                self.profiles,
+                self.registration,
+            ),
+        )
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}

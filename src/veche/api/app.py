@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from veche.api import admin as synapse_admin
 from veche.api import media, wellknown
 from veche.api.client import (
     account,
@@ -123,6 +124,7 @@ ROUTE_MODULES: dict[str, tuple[RouteModule, ...]] = {
         mutual_rooms.routes,
         legacy.routes,
         room_summary.routes,
+        synapse_admin.routes,
     ),
     "federation": (
         federation_version.routes,

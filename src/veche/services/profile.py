@@ -123,6 +123,18 @@ class ProfileService:
         self._check_may_change(requester, user_id, key)
         await self._change(user_id, key, lambda profile: {k: v for k, v in profile.items() if k != key})
 
+    async def set_by_admin(self, user_id: str, key: str, value: Any) -> None:
+        """A server admin sets (or, with None or "", clears) a field of a local user's profile."""
+        try:
+            check_key(key)
+            value = None if value is None else normalize_value(key, value)
+        except InvalidProfileField as e:
+            raise MatrixError(400, e.errcode, str(e)) from None
+        if value is None or clears_field(key, value):
+            await self._change(user_id, key, lambda profile: {k: v for k, v in profile.items() if k != key})
+        else:
+            await self._change(user_id, key, lambda profile: {**profile, key: value})
+
     async def set_initial_profile(self, user_id: str) -> None:
         """A new account starts with its localpart as displayname (as Synapse does)."""
         localpart = parse_user_id(user_id).localpart

@@ -116,6 +116,17 @@ class RegistrationService:
         )
         return Registration(user_id, session)
 
+    async def register_by_admin(self, user_id: str, password_hash: str | None, *, is_admin: bool) -> None:
+        """An account a server admin creates (the admin API): no UIA and no token, but the
+        user ID must be one registration could have given."""
+        if self._user_id_for(user_id[1:].partition(":")[0]) != user_id:
+            raise MatrixError(400, "M_INVALID_USERNAME", f"{user_id} is not a valid user ID for this server")
+        try:
+            await self._accounts.create_account(user_id, password_hash, is_admin=is_admin)
+        except UserIdTaken:
+            raise MatrixError(400, "M_USER_IN_USE", "This user ID is already taken") from None
+        await self._run_hooks(user_id)
+
     async def register_appservice_user(
         self, appservice: AppServiceRegistration, body: dict[str, Any], ip: str | None
     ) -> Registration:

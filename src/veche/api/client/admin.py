@@ -29,12 +29,12 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         if not hs.members.is_local(user_id) or await hs.accounts.get_account(user_id) is None:
             raise not_found("No such user on this server")
         devices = await hs.accounts.list_devices(user_id)
-        return json_response({"user_id": user_id, "devices": {d.device_id: _device_info(d) for d in devices}})
+        return json_response({"user_id": user_id, "devices": {d.device_id: device_info(d) for d in devices}})
 
     return [web.get(V3 + "/admin/whois/{userId}", whois)]
 
 
-def _device_info(device: Device) -> dict[str, Any]:
+def device_info(device: Device) -> dict[str, Any]:
     # Veche keeps one session per device and only its last use (no user agent).
     connection: dict[str, Any] = {}
     if device.last_seen_ip is not None:

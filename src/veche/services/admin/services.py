@@ -1,0 +1,10 @@
+"""`AdminServices`: the admin API's services, built once by the HomeServer."""
+
+from __future__ import annotations
+
+from veche.services.admin.users import UserAdmin
+
+
+class AdminServices:
+    def __init__(self, *, users: UserAdmin) -> None:
+        self.users = users

@@ -141,3 +141,21 @@ async def test_unpublished_rooms_leave_the_list(http, make_user):
     assert len((await call(http, "GET", "/publicRooms"))["chunk"]) == 1
     await call(http, "PUT", f"/directory/list/room/{room_id}", alice, {"visibility": "private"})
     assert (await call(http, "GET", "/publicRooms"))["chunk"] == []
+
+
+async def test_public_rooms_server_must_be_a_server_name(http, make_user):
+    alice = await make_user("alice")
+    for server in ("", "%00", "@alice:veche.test", "host:99999"):
+        await call(http, "GET", f"/publicRooms?server={server}", status=400, errcode="M_INVALID_PARAM")
+        await call(http, "POST", f"/publicRooms?server={server}", alice, {}, status=400, errcode="M_INVALID_PARAM")
+
+
+async def test_server_names_dns_cannot_encode_are_unreachable(http, make_user):
+    # "a..b" and a 64-byte label fit the spec's server-name grammar but not IDNA: server
+    # discovery finds no address (502, like any unreachable server), no 500. Nothing is sent.
+    alice = await make_user("alice")
+    for server in ("a..b", "a" * 64 + ".example"):
+        await call(http, "GET", f"/publicRooms?server={server}", status=502)
+        await call(http, "GET", f"/directory/room/{quote(f'#x:{server}')}", status=502)
+        body = await call(http, "POST", "/keys/query", alice, {"device_keys": {f"@x:{server}": []}})
+        assert body["failures"][server]["status"] == 503

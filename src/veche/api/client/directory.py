@@ -10,7 +10,7 @@ from aiohttp import web
 from veche.api.client.auth_helpers import read_optional_json_body
 from veche.api.http import CLIENT_PREFIX, json_response
 from veche.errors import bad_json, invalid_param
-from veche.protocol.identifiers import InvalidIdentifier, validate_room_id
+from veche.protocol.identifiers import InvalidIdentifier, is_valid_server_name, validate_room_id
 from veche.services.rooms.directory import PublicRoomsQuery
 
 if TYPE_CHECKING:
@@ -44,12 +44,12 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         except ValueError:
             raise invalid_param("limit must be an integer") from None
         query = PublicRoomsQuery(limit=parsed_limit, since=request.query.get("since"))
-        return json_response(await directory.public_rooms(query, request.query.get("server")))
+        return json_response(await directory.public_rooms(query, _server(request)))
 
     async def post_public_rooms(request: web.Request) -> web.Response:
         await hs.auth.require(request, allow_guest=True)
         body = await read_optional_json_body(request)
-        return json_response(await directory.public_rooms(public_rooms_query(body), request.query.get("server")))
+        return json_response(await directory.public_rooms(public_rooms_query(body), _server(request)))
 
     return [
         web.get(V3 + "/directory/list/room/{roomId}", get_visibility),
@@ -57,6 +57,15 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.get(f"{V3}/publicRooms", get_public_rooms),
         web.post(f"{V3}/publicRooms", post_public_rooms),
     ]
+
+
+def _server(request: web.Request) -> str | None:
+    """The `server` whose directory is asked for; anything but a server name is refused
+    here rather than sent to server discovery."""
+    server = request.query.get("server")
+    if server is not None and not is_valid_server_name(server):
+        raise invalid_param(f"server: {server!r} is not a server name")
+    return server
 
 
 def public_rooms_query(body: dict[str, Any]) -> PublicRoomsQuery:

@@ -82,7 +82,8 @@ class SystemDnsResolver:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), LOOKUP_TIMEOUT_SECONDS
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        # UnicodeError: a DNS name the grammar allows but IDNA cannot encode ("a..b").
+        except (OSError, asyncio.TimeoutError, UnicodeError) as e:
             raise DnsError(f"cannot resolve {host}: {e}") from None
         seen: dict[str, None] = {}
         for _family, _type, _proto, _name, sockaddr in infos:

@@ -184,7 +184,10 @@ class HttpsWellKnownFetcher:
                     return WellKnownResponse(
                         response.status, body, response.headers.get("Cache-Control")
                     )
-            except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError, OSError) as e:
+            # UnicodeError: a DNS name the grammar allows but IDNA cannot encode ("a..b").
+            except (
+                aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError, OSError, UnicodeError
+            ) as e:
                 raise WellKnownUnreachable(f"{url}: {e!r}") from None
         raise WellKnownUnreachable(f"more than {MAX_REDIRECTS} redirects from {hostname}")
 

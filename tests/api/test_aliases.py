@@ -134,3 +134,12 @@ async def test_an_alias_that_drifted_does_not_block_edits(http, homeserver, make
     # Only aliases the event newly mentions are checked.
     await call(http, "PUT", path, alice, {"alias": "#main:veche.test", "alt_aliases": []})
     await call(http, "PUT", path, alice, {"alt_aliases": ["#new:veche.test"]}, status=400, errcode="M_BAD_ALIAS")
+
+
+async def test_resolving_needs_no_token(http, make_user):
+    # directory.yaml lists no security for GET /directory/room/{roomAlias}.
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice)
+    await call(http, "PUT", alias_path("#open:veche.test"), alice, {"room_id": room_id})
+    assert (await call(http, "GET", alias_path("#open:veche.test")))["room_id"] == room_id
+    await call(http, "GET", alias_path("#nope:veche.test"), status=404, errcode="M_NOT_FOUND")

@@ -31,7 +31,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         return json_response({})
 
     async def get_alias(request: web.Request) -> web.Response:
-        await hs.auth.require(request, allow_guest=True)
+        # directory.yaml lists no security for GET: anyone may resolve an alias.
         room_id, servers = await aliases.resolve(request.match_info["roomAlias"])
         return json_response({"room_id": room_id, "servers": servers})
 

@@ -206,6 +206,10 @@ async def test_threepids(http: aiohttp.ClientSession, make_user: Any) -> None:
         ("/account/3pid/email/requestToken",
          {"client_secret": "s", "email": "a@x.org", "send_attempt": 1},
          403, "M_THREEPID_DENIED", token),
+        # administrative_contact.yaml lists no security for the requestToken endpoints.
+        ("/account/3pid/msisdn/requestToken",
+         {"client_secret": "s", "country": "GB", "phone_number": "1", "send_attempt": 1},
+         403, "M_THREEPID_DENIED", None),
         ("/account/password/email/requestToken",
          {"client_secret": "s", "email": "a@x.org", "send_attempt": 1},
          400, "M_THREEPID_NOT_FOUND", None),

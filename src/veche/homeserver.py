@@ -58,6 +58,7 @@ from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
 from veche.services.passwords import PasswordHasher
 from veche.services.admin.services import AdminServices
+from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 from veche.services.profile import DeactivationCleanup, ProfileService
 from veche.services.push.counts import NotificationCounts
@@ -93,6 +94,7 @@ from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
 from veche.services.voip import TurnService
 from veche.storage.admin_accounts import AccountAdminStore
+from veche.storage.admin_rooms import RoomAdminStore
 from veche.storage.accounts import AccountStore
 from veche.storage.appservices import AppServiceStore
 from veche.storage.content_index import ContentIndex
@@ -470,7 +472,20 @@ class HomeServer:
                 self.profiles,
                 self.registration,
             ),
+            rooms=RoomAdmin(
+                server_name=config.server_name,
+                store=RoomAdminStore(db, config.server_name),
+                accounts=accounts,
+                events=event_stores.events,
+                rooms=event_stores.rooms,
+                sender=self.sender,
+                membership=self.membership,
+                creator=self.room_creator,
+                aliases=self.aliases,
+                directory=self.directory,
+            ),
         )
+        self.membership.join_checks.append(self.admin.rooms.check_join)
         self._runners: list[web.AppRunner] = []
         # Resource → the (host, port) it is served on, known once `start` has bound it.
         self.bound: dict[str, tuple[str, int]] = {}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api.admin import devices, server, users
+from veche.api.admin import devices, rooms, server, users
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -18,4 +18,5 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         *server.routes(hs),
         *users.routes(hs),
         *devices.routes(hs),
+        *rooms.routes(hs),
     ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 
 
 class AdminServices:
-    def __init__(self, *, users: UserAdmin) -> None:
+    def __init__(self, *, users: UserAdmin, rooms: RoomAdmin) -> None:
         self.users = users
+        self.rooms = rooms

@@ -39,6 +39,8 @@ POWER_LEVELS_KEY: StateKey = ("m.room.power_levels", "")
 
 # user ID → whether they refuse every invite (modules/invite_permission.md).
 InvitesBlocked = Callable[[str], Awaitable[bool]]
+# (user_id, room_id) → raises a MatrixError if the user may not join the room at all.
+JoinCheck = Callable[[str, str], Awaitable[None]]
 
 
 class RemoteMembership(Protocol):
@@ -78,6 +80,8 @@ class RoomMembership:
         self._remote = remote
         self._ratelimiter = ratelimiter
         self._invites_blocked: InvitesBlocked | None = None
+        # Server-wide refusals before any room rule (rooms an admin blocked).
+        self.join_checks: list[JoinCheck] = []
 
     def use_remote(self, remote: RemoteMembership) -> None:
         """Federation, built after this service, provides the handshakes with other servers."""
@@ -105,6 +109,8 @@ class RoomMembership:
                 400, "M_UNRECOGNIZED", "Joining with third_party_signed (third-party invites) is not supported"
             )
         room_id, servers = await self._resolve(room_id_or_alias, via)
+        for check in self.join_checks:
+            await check(user_id, room_id)
         content = {"membership": "join", **await self._profile(user_id)}
         if reason is not None:
             content["reason"] = reason

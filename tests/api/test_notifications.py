@@ -225,6 +225,8 @@ async def test_notifications_pagination_and_read_flags(http, homeserver, make_us
         query = f"?limit=2&from={page['next_token']}"
     assert seen == [(ids[4], False), (ids[3], False), (ids[2], False), (ids[1], True), (ids[0], True)]
     assert (await call(http, "GET", "/notifications?from=zzz", bob))[0] == 400
+    for too_big in (2**63, -(2**63) - 1, 10**30):
+        assert (await call(http, "GET", f"/notifications?from={too_big}", bob))[0] == 400
     assert (await notifications(http, bob, "?only=highlight"))["notifications"] == []
 
 

@@ -65,6 +65,9 @@ class NotificationCounts:
                 before = int(from_token)
             except ValueError:
                 raise invalid_param("Invalid 'from' token") from None
+            # Stream positions are 64-bit; a larger number cannot be bound as a parameter.
+            if not 0 <= before < 2**63:
+                raise invalid_param("Invalid 'from' token")
         wanted = DEFAULT_LIMIT if limit is None else max(1, min(limit, MAX_LIMIT))
         rows = await self._actions.get_notifications(
             requester.user_id, before=before, limit=wanted, only_highlight=only == "highlight"

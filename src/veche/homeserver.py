@@ -58,6 +58,7 @@ from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
 from veche.services.passwords import PasswordHasher
 from veche.services.admin.services import AdminServices
+from veche.services.admin.registration_tokens import RegistrationTokenAdmin
 from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 from veche.services.profile import DeactivationCleanup, ProfileService
@@ -484,6 +485,7 @@ class HomeServer:
                 aliases=self.aliases,
                 directory=self.directory,
             ),
+            registration_tokens=RegistrationTokenAdmin(self.registration_tokens),
         )
         self.membership.join_checks.append(self.admin.rooms.check_join)
         self._runners: list[web.AppRunner] = []

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
-import string
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +17,11 @@ from typing import Any
 from veche.config import load_config
 from veche.homeserver import open_configured_database
 from veche.log import setup_logging
+from veche.protocol.registration_tokens import generate_token, is_valid_token
 from veche.storage.registration_tokens import RegistrationToken, RegistrationTokenStore
 
-# The opaque identifier grammar the spec gives registration tokens (appendices.md).
-_TOKEN = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_GENERATED_LENGTH = 16
 
 
 def add_command(commands: Any, config_help: str) -> None:
@@ -57,8 +53,8 @@ def add_command(commands: Any, config_help: str) -> None:
 def _create(args: argparse.Namespace) -> None:
     from veche.cli import CommandError
 
-    token = args.token if args.token is not None else _generate()
-    if not _TOKEN.fullmatch(token):
+    token = args.token if args.token is not None else generate_token()
+    if not is_valid_token(token):
         raise CommandError("a token is 1 to 64 characters of A-Z a-z 0-9 . _ ~ -")
     if args.uses_allowed is not None and args.uses_allowed < 1:
         raise CommandError("--uses-allowed must be at least 1")
@@ -131,8 +127,3 @@ def _duration_ms(text: str) -> int:
     if match is None or int(match.group(1)) == 0:
         raise CommandError(f"invalid duration {text!r}: use e.g. 90m, 12h or 7d")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)] * 1000
-
-
-def _generate() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(_GENERATED_LENGTH))

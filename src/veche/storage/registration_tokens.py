@@ -26,6 +26,12 @@ class RegistrationToken:
         return self.uses_allowed is None or self.completed < self.uses_allowed
 
 
+class _Unchanged:
+    """The value `update` leaves as it is (None means "no limit")."""
+
+
+UNCHANGED = _Unchanged()
+
 _COLUMNS = "token, uses_allowed, completed, expiry_ts, created_ts"
 
 
@@ -56,6 +62,23 @@ class RegistrationTokenStore:
             f"SELECT {_COLUMNS} FROM registration_tokens ORDER BY created_ts, token"
         )
         return [RegistrationToken(*row) for row in rows]
+
+    async def update(
+        self,
+        token: str,
+        *,
+        uses_allowed: int | None | _Unchanged = UNCHANGED,
+        expiry_ts: int | None | _Unchanged = UNCHANGED,
+    ) -> RegistrationToken | None:
+        """Changes the limits given; the token as it is then, or None if there is no such token."""
+        changes = {"uses_allowed": uses_allowed, "expiry_ts": expiry_ts}
+        sets = {column: value for column, value in changes.items() if not isinstance(value, _Unchanged)}
+        if sets:
+            assignments = ", ".join(f"{column} = ?" for column in sets)
+            await self._db.execute(
+                f"UPDATE registration_tokens SET {assignments} WHERE token = ?", *sets.values(), token
+            )
+        return await self.get(token)
 
     async def delete(self, token: str) -> bool:
         return bool(await self._db.execute("DELETE FROM registration_tokens WHERE token = ?", token))

@@ -58,6 +58,7 @@ from veche.services.notifier import Notifier
 from veche.services.openid import OpenIdTokens
 from veche.services.passwords import PasswordHasher
 from veche.services.admin.services import AdminServices
+from veche.services.admin.media import MediaAdmin
 from veche.services.admin.registration_tokens import RegistrationTokenAdmin
 from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
@@ -95,6 +96,7 @@ from veche.services.user_data import UserDataServices, UserDataStores
 from veche.services.user_directory import UserDirectory
 from veche.services.voip import TurnService
 from veche.storage.admin_accounts import AccountAdminStore
+from veche.storage.admin_media import MediaAdminStore
 from veche.storage.admin_rooms import RoomAdminStore
 from veche.storage.accounts import AccountStore
 from veche.storage.appservices import AppServiceStore
@@ -486,6 +488,7 @@ class HomeServer:
                 directory=self.directory,
             ),
             registration_tokens=RegistrationTokenAdmin(self.registration_tokens),
+            media=MediaAdmin(config.server_name, MediaAdminStore(db), self.media.repository),
         )
         self.membership.join_checks.append(self.admin.rooms.check_join)
         self._runners: list[web.AppRunner] = []

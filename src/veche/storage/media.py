@@ -26,6 +26,8 @@ class MediaRecord:
     unused_expires_ts: int | None
     last_access_ts: int
     image: ImageInfo | None
+    # The admin who quarantined the item (it is then never served); None if not quarantined.
+    quarantined_by: str | None = None
 
     @property
     def is_pending(self) -> bool:
@@ -54,7 +56,7 @@ def _record(row: Row) -> MediaRecord:
     image = None
     if row[11] is not None:
         image = ImageInfo(row[11], row[12], row[13], bool(row[14]))
-    return MediaRecord(*row[:11], image=image)
+    return MediaRecord(*row[:11], image=image, quarantined_by=row[15])
 
 
 def _image_columns(image: ImageInfo | None) -> tuple[Any, ...]:
@@ -69,7 +71,7 @@ class MediaStore:
 
     async def get(self, origin: str, media_id: str) -> MediaRecord | None:
         row = await self._db.fetchone(
-            f"SELECT {_COLUMNS} FROM media WHERE origin = ? AND media_id = ?", origin, media_id
+            f"SELECT {_COLUMNS}, quarantined_by FROM media WHERE origin = ? AND media_id = ?", origin, media_id
         )
         return _record(row) if row else None
 

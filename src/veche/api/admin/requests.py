@@ -59,3 +59,10 @@ def body_flag(body: dict[str, object], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise MatrixError(400, "M_INVALID_PARAM", f"{name} must be a boolean")
     return value
+
+
+def room_id_param(request: web.Request) -> str:
+    room_id = request.match_info["roomId"]
+    if not room_id.startswith("!"):
+        raise MatrixError(400, "M_INVALID_PARAM", f"{room_id!r} is not a valid room ID")
+    return room_id

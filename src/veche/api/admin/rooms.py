@@ -18,6 +18,7 @@ from veche.api.admin.requests import (
     choice_param,
     int_param,
     require_admin,
+    room_id_param,
 )
 from veche.api.client.auth_helpers import read_optional_json_body
 from veche.api.http import json_response, read_json_body
@@ -59,22 +60,22 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
     async def get_room(request: web.Request) -> web.Response:
         await require_admin(hs, request)
-        return json_response(await rooms.get_room(_room_id(request)))
+        return json_response(await rooms.get_room(room_id_param(request)))
 
     async def members(request: web.Request) -> web.Response:
         await require_admin(hs, request)
-        found = await rooms.members(_room_id(request))
+        found = await rooms.members(room_id_param(request))
         return json_response({"members": found, "total": len(found)})
 
     async def state(request: web.Request) -> web.Response:
         await require_admin(hs, request)
-        events = await rooms.state(_room_id(request))
+        events = await rooms.state(room_id_param(request))
         now_ms = int(time.time() * 1000)
         return json_response({"state": await hs.serializer.serialize(events, requester=None, now_ms=now_ms)})
 
     async def get_block(request: web.Request) -> web.Response:
         await require_admin(hs, request)
-        blocked_by = await rooms.blocked_by(_room_id(request))
+        blocked_by = await rooms.blocked_by(room_id_param(request))
         body: dict[str, Any] = {"block": blocked_by is not None}
         if blocked_by is not None:
             body["user_id"] = blocked_by
@@ -82,7 +83,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
     async def put_block(request: web.Request) -> web.Response:
         requester = await require_admin(hs, request)
-        room_id = _room_id(request)
+        room_id = room_id_param(request)
         body = await read_json_body(request)
         if "block" not in body:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing block")
@@ -92,20 +93,20 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
     async def delete_v1(request: web.Request) -> web.Response:
         requester = await require_admin(hs, request)
-        room_id = _room_id(request)
+        room_id = room_id_param(request)
         deletion = _deletion(await read_optional_json_body(request))
         return json_response((await rooms.delete(requester.user_id, room_id, deletion)).to_json())
 
     async def delete_v2(request: web.Request) -> web.Response:
         requester = await require_admin(hs, request)
-        room_id = _room_id(request)
+        room_id = room_id_param(request)
         deletion = _deletion(await read_optional_json_body(request))
         result = await rooms.delete(requester.user_id, room_id, deletion)
         return json_response({"delete_id": rooms.record_deletion(room_id, result)})
 
     async def room_delete_status(request: web.Request) -> web.Response:
         await require_admin(hs, request)
-        found = rooms.deletions_of(_room_id(request))
+        found = rooms.deletions_of(room_id_param(request))
         return json_response({"results": [_status(result, delete_id) for delete_id, result in found]})
 
     async def delete_status(request: web.Request) -> web.Response:
@@ -125,13 +126,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.get(f"{ADMIN_V2}/rooms/{{roomId}}/delete_status", room_delete_status),
         web.get(f"{ADMIN_V2}/rooms/delete_status/{{deleteId}}", delete_status),
     ]
-
-
-def _room_id(request: web.Request) -> str:
-    room_id = request.match_info["roomId"]
-    if not room_id.startswith("!"):
-        raise MatrixError(400, "M_INVALID_PARAM", f"{room_id!r} is not a valid room ID")
-    return room_id
 
 
 def _deletion(body: dict[str, Any]) -> RoomDeletion:

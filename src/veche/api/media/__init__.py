@@ -1,6 +1,7 @@
 """The content repository's HTTP endpoints (client-server-api/modules/content_repo.md):
 uploads under /_matrix/media, authenticated downloads under /_matrix/client/v1/media, the
-deprecated unauthenticated ones, URL previews, config, and Synapse's admin media delete."""
+deprecated unauthenticated ones, URL previews and config (the admin endpoints are in
+api/admin/media.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api.media import admin, downloads, previews, uploads
+from veche.api.media import downloads, previews, uploads
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -19,5 +20,4 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         *uploads.routes(hs),
         *downloads.routes(hs),
         *previews.routes(hs),
-        *admin.routes(hs),
     ]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from veche.services.admin.media import MediaAdmin
 from veche.services.admin.registration_tokens import RegistrationTokenAdmin
 from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 
 
 class AdminServices:
-    def __init__(self, *, users: UserAdmin, rooms: RoomAdmin, registration_tokens: RegistrationTokenAdmin) -> None:
+    def __init__(
+        self, *, users: UserAdmin, rooms: RoomAdmin, registration_tokens: RegistrationTokenAdmin, media: MediaAdmin
+    ) -> None:
         self.users = users
         self.rooms = rooms
         self.registration_tokens = registration_tokens
+        self.media = media

@@ -341,6 +341,8 @@ class MediaRepository:
                 raise MatrixError(504, "M_NOT_YET_UPLOADED", "Content has not yet been uploaded")
             await self._uploaded.wait((server_name, media_id), min(remaining, _WAIT_POLL_SECONDS))
             record = await self.store.get(server_name, media_id)
+        if record.quarantined_by is not None:
+            raise not_found("Unknown media")
         now = now_ms()
         if now - record.last_access_ts >= ACCESS_RESOLUTION_MS:
             await self.store.touch(record.origin, record.media_id, now)

@@ -1,0 +1,88 @@
+"""Synapse's media admin API (docs/admin_api/media_admin_api.md in Synapse): delete an
+item, list what a room's events refer to, quarantine items or a room's media, list and
+delete a user's uploads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, require_admin, room_id_param
+from veche.api.http import json_response
+from veche.storage.admin_media import USER_MEDIA_ORDER
+
+if TYPE_CHECKING:
+    from veche.homeserver import HomeServer
+
+
+def routes(hs: HomeServer) -> list[web.RouteDef]:
+    media = hs.admin.media
+    rooms = hs.admin.rooms
+    users = hs.admin.users
+
+    async def delete_media(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        media_id = request.match_info["media_id"]
+        await media.delete(request.match_info["server_name"], media_id)
+        return json_response({"deleted_media": [media_id], "total": 1})
+
+    async def room_media(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        room_id = room_id_param(request)
+        await rooms.require_room(room_id)
+        return json_response(await media.room_media(room_id))
+
+    async def quarantine_room(request: web.Request) -> web.Response:
+        requester = await require_admin(hs, request)
+        room_id = room_id_param(request)
+        await rooms.require_room(room_id)
+        return json_response({"num_quarantined": await media.quarantine_room(requester.user_id, room_id)})
+
+    async def quarantine(request: web.Request) -> web.Response:
+        requester = await require_admin(hs, request)
+        await media.quarantine(requester.user_id, request.match_info["server_name"], request.match_info["media_id"])
+        return json_response({})
+
+    async def unquarantine(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        await media.quarantine(None, request.match_info["server_name"], request.match_info["media_id"])
+        return json_response({})
+
+    async def user_media(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        user_id = request.match_info["userId"]
+        users.require_local(user_id)
+        await users.require_account(user_id)
+        start = int_param(request, "from", 0)
+        page, total = await media.user_media(
+            user_id,
+            start=start,
+            limit=int_param(request, "limit", 100),
+            order_by=choice_param(request, "order_by", frozenset(USER_MEDIA_ORDER), "created_ts"),
+            reverse=choice_param(request, "dir", ("f", "b"), "f") == "b",
+        )
+        body: dict[str, Any] = {"media": page, "total": total}
+        if start + len(page) < total:
+            body["next_token"] = start + len(page)
+        return json_response(body)
+
+    async def delete_user_media(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        user_id = request.match_info["userId"]
+        users.require_local(user_id)
+        await users.require_account(user_id)
+        deleted = await media.delete_user_media(user_id)
+        return json_response({"deleted_media": deleted, "total": len(deleted)})
+
+    item = "{server_name}/{media_id}"
+    return [
+        web.delete(f"{ADMIN_V1}/media/{item}", delete_media),
+        web.post(f"{ADMIN_V1}/media/quarantine/{item}", quarantine),
+        web.post(f"{ADMIN_V1}/media/unquarantine/{item}", unquarantine),
+        web.get(f"{ADMIN_V1}/room/{{roomId}}/media", room_media),
+        web.post(f"{ADMIN_V1}/room/{{roomId}}/media/quarantine", quarantine_room),
+        web.post(f"{ADMIN_V1}/quarantine_media/{{roomId}}", quarantine_room),
+        web.get(f"{ADMIN_V1}/users/{{userId}}/media", user_media),
+        web.delete(f"{ADMIN_V1}/users/{{userId}}/media", delete_user_media),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.api.conftest import SERVER_NAME
 
 V1 = "/_synapse/admin/v1"
@@ -72,6 +74,8 @@ async def test_create_then_modify_a_user(http, make_user):
         created = await response.json()
     assert created["name"] == user_id and created["displayname"] == "New Bie"
     assert created["deactivated"] is False and created["threepids"] == []
+    # Seconds, as Synapse answers (synapse-admin multiplies by 1000).
+    assert abs(created["creation_ts"] - time.time()) < 60
 
     login = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "newbie"}}
     async with http.post("/_matrix/client/v3/login", json={**login, "password": "secret one"}) as response:

@@ -196,7 +196,8 @@ def _summary_json(account: AccountSummary) -> dict[str, Any]:
         "shadow_banned": False,
         "displayname": account.profile.get(DISPLAYNAME),
         "avatar_url": account.profile.get(AVATAR_URL),
-        "creation_ts": account.created_ts,
+        # In seconds, as Synapse stores and returns it (tools such as synapse-admin convert it).
+        "creation_ts": account.created_ts // 1000,
         "approved": True,
         "locked": False,
         "last_seen_ts": account.last_seen_ts,
@@ -219,7 +220,7 @@ def _account_json(account: Account, profile: dict[str, Any]) -> dict[str, Any]:
         "locked": False,
         "suspended": False,
         "approved": True,
-        "creation_ts": account.created_ts,
+        "creation_ts": account.created_ts // 1000,
         "appservice_id": None,
         "consent_server_notice_sent": None,
         "consent_version": None,

@@ -57,6 +57,12 @@ async def test_list_search_and_details(http, make_user):
     async with http.get(f"{V1}/rooms/{town}/state", headers=admin.headers) as response:
         state = (await response.json())["state"]
     assert {"m.room.create", "m.room.name", "m.room.member"} <= {e["type"] for e in state}
+    async with http.get(f"{V1}/rooms/{town}/forward_extremities", headers=admin.headers) as response:
+        extremities = await response.json()
+    assert extremities["count"] == 1 and extremities["results"][0]["event_id"].startswith("$")
+    async with http.get(f"{V1}/rooms", params={"order_by": "alphabetical", "dir": "b"},
+                        headers=admin.headers) as response:
+        assert [r["room_id"] for r in (await response.json())["rooms"]] == [town, attic]
     async with http.get(f"{V1}/rooms/!unknown:{SERVER_NAME}", headers=admin.headers) as response:
         assert response.status == 404
     async with http.get(f"{V1}/rooms/not-a-room", headers=admin.headers) as response:

@@ -167,6 +167,15 @@ async def test_devices_joined_rooms_and_whois(http, make_user):
         room_id = (await response.json())["room_id"]
     async with http.get(f"{V1}/users/{alice.user_id}/joined_rooms", headers=admin.headers) as response:
         assert await response.json() == {"joined_rooms": [room_id], "total": 1}
+    pusher = {
+        "kind": "http", "app_id": "org.example.app", "pushkey": "key1", "app_display_name": "App",
+        "device_display_name": "Phone", "lang": "en", "data": {"url": "https://push.example.org/_matrix/push/v1/notify"},
+    }
+    async with http.post("/_matrix/client/v3/pushers/set", json=pusher, headers=alice.headers) as response:
+        assert response.status == 200
+    async with http.get(f"{V1}/users/{alice.user_id}/pushers", headers=admin.headers) as response:
+        listed = await response.json()
+    assert listed["total"] == 1 and listed["pushers"][0]["pushkey"] == "key1"
     async with http.get(f"{V1}/whois/{alice.user_id}", headers=admin.headers) as response:
         assert list((await response.json())["devices"]) == [alice.device_id]
 

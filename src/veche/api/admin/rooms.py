@@ -73,6 +73,11 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         now_ms = int(time.time() * 1000)
         return json_response({"state": await hs.serializer.serialize(events, requester=None, now_ms=now_ms)})
 
+    async def forward_extremities(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        results = await rooms.forward_extremities(room_id_param(request))
+        return json_response({"count": len(results), "results": results})
+
     async def get_block(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         blocked_by = await rooms.blocked_by(room_id_param(request))
@@ -120,6 +125,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.delete(room, delete_v1),
         web.get(f"{room}/members", members),
         web.get(f"{room}/state", state),
+        web.get(f"{room}/forward_extremities", forward_extremities),
         web.get(f"{room}/block", get_block),
         web.put(f"{room}/block", put_block),
         web.delete(f"{ADMIN_V2}/rooms/{{roomId}}", delete_v2),

@@ -1,5 +1,5 @@
 """Synapse's user admin API: list, query, create or modify, deactivate, reset the password,
-the admin flag, joined rooms and whois (docs/admin_api/user_admin_api.md in Synapse).
+the admin flag, joined rooms, pushers and whois (docs/admin_api/user_admin_api.md in Synapse).
 
 Veche binds no third-party identifiers and has no external login providers: `threepids` and
 `external_ids` are always empty, and a PUT asking for any is refused (400 M_INVALID_PARAM).
@@ -94,6 +94,14 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         room_ids = await hs.stores.rooms.get_rooms_for_user(user_id)
         return json_response({"joined_rooms": room_ids, "total": len(room_ids)})
 
+    async def pushers(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        user_id = request.match_info["userId"]
+        users.require_local(user_id)
+        await users.require_account(user_id)
+        found = await hs.pushers.get_pushers(user_id)
+        return json_response({"pushers": found, "total": len(found)})
+
     async def whois(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
@@ -111,6 +119,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.get(f"{ADMIN_V1}/users/{{userId}}/admin", get_admin),
         web.put(f"{ADMIN_V1}/users/{{userId}}/admin", put_admin),
         web.get(f"{ADMIN_V1}/users/{{userId}}/joined_rooms", joined_rooms),
+        web.get(f"{ADMIN_V1}/users/{{userId}}/pushers", pushers),
         web.get(f"{ADMIN_V1}/whois/{{userId}}", whois),
     ]
 

@@ -55,11 +55,14 @@ ORDER_FIELDS = frozenset(
         "guest_access",
         "history_visibility",
         "state_events",
+        # Deprecated aliases Synapse still accepts, of joined_members and name.
         "size",
+        "alphabetical",
     }
 )
+_ALIASES = {"size": "joined_members", "alphabetical": "name"}
 # Synapse lists these largest first when going forwards.
-LARGEST_FIRST = frozenset({"joined_members", "joined_local_members", "state_events", "size"})
+LARGEST_FIRST = frozenset({"joined_members", "joined_local_members", "state_events", "version"})
 KEPT_DELETIONS = 1_000
 DEFAULT_NOTICE_ROOM_NAME = "Content Violation Notification"
 DEFAULT_NOTICE_MESSAGE = (
@@ -144,8 +147,8 @@ class RoomAdmin:
             rooms = [r for r in rooms if r["public"] == query.public_rooms]
         if query.empty_rooms is not None:
             rooms = [r for r in rooms if (r["joined_local_members"] == 0) == query.empty_rooms]
-        reverse = query.reverse != (query.order_by in LARGEST_FIRST)
-        rooms.sort(key=_order_key("joined_members" if query.order_by == "size" else query.order_by), reverse=reverse)
+        order_by = _ALIASES.get(query.order_by, query.order_by)
+        rooms.sort(key=_order_key(order_by), reverse=query.reverse != (order_by in LARGEST_FIRST))
         return rooms[query.start : query.start + query.limit], len(rooms)
 
     async def get_room(self, room_id: str) -> dict[str, Any]:
@@ -167,6 +170,16 @@ class RoomAdmin:
     async def state(self, room_id: str) -> list[Any]:
         await self.require_room(room_id)
         return list((await self._events.get_current_state(room_id)).values())
+
+    async def forward_extremities(self, room_id: str) -> list[dict[str, Any]]:
+        await self.require_room(room_id)
+        event_ids = await self._events.get_forward_extremities(room_id)
+        events = await self._events.get_events(event_ids)
+        # Veche keeps no state groups nor receipt times: the event's own timestamp stands in.
+        return [
+            {"event_id": e.event_id, "state_group": None, "depth": e.depth, "received_ts": e.origin_server_ts}
+            for e in (events[event_id] for event_id in event_ids if event_id in events)
+        ]
 
     async def require_room(self, room_id: str) -> None:
         if not await self._store.list_rooms(room_id):

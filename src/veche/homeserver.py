@@ -60,6 +60,7 @@ from veche.services.passwords import PasswordHasher
 from veche.services.admin.services import AdminServices
 from veche.services.admin.media import MediaAdmin
 from veche.services.admin.registration_tokens import RegistrationTokenAdmin
+from veche.services.admin.reports import ReportAdmin
 from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 from veche.services.profile import DeactivationCleanup, ProfileService
@@ -97,6 +98,7 @@ from veche.services.user_directory import UserDirectory
 from veche.services.voip import TurnService
 from veche.storage.admin_accounts import AccountAdminStore
 from veche.storage.admin_media import MediaAdminStore
+from veche.storage.admin_reports import ReportAdminStore
 from veche.storage.admin_rooms import RoomAdminStore
 from veche.storage.accounts import AccountStore
 from veche.storage.appservices import AppServiceStore
@@ -489,6 +491,7 @@ class HomeServer:
             ),
             registration_tokens=RegistrationTokenAdmin(self.registration_tokens),
             media=MediaAdmin(config.server_name, MediaAdminStore(db), self.media.repository),
+            reports=ReportAdmin(ReportAdminStore(db), event_stores.events),
         )
         self.membership.join_checks.append(self.admin.rooms.check_join)
         self._runners: list[web.AppRunner] = []

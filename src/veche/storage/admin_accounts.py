@@ -40,7 +40,7 @@ class AccountAdminStore:
             where.append("NOT u.deactivated")
         if user_id_contains:
             where.append("LOWER(u.user_id) LIKE ? ESCAPE '\\'")
-            args.append(f"%{_escape_like(user_id_contains.lower())}%")
+            args.append(contains_pattern(user_id_contains.lower()))
         rows = await self._db.fetchall(
             "SELECT u.user_id, u.is_admin, u.is_guest, u.deactivated, u.created_ts, p.fields,"
             " (SELECT MAX(d.last_seen_ts) FROM devices d WHERE d.user_id = u.user_id)"
@@ -68,5 +68,7 @@ class AccountAdminStore:
         await self._db.execute("UPDATE users SET deactivated = FALSE WHERE user_id = ?", user_id)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching any text that contains `text`."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api.admin import devices, media, registration_tokens, rooms, server, users
+from veche.api.admin import devices, media, registration_tokens, reports, rooms, server, users
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -21,4 +21,5 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         *rooms.routes(hs),
         *registration_tokens.routes(hs),
         *media.routes(hs),
+        *reports.routes(hs),
     ]

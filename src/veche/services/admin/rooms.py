@@ -158,8 +158,8 @@ class RoomAdmin:
         published = {room_id} if await self._directory.is_published(room_id) else set()
         details = await self._summary(found[0], published)
         state = await self._events.get_current_state(room_id, ["m.room.avatar", "m.room.topic"])
-        details["avatar"] = _content_field(state, "m.room.avatar", "url")
-        details["topic"] = _content_field(state, "m.room.topic", "topic")
+        details["avatar"] = state_content_field(state, "m.room.avatar", "url")
+        details["topic"] = state_content_field(state, "m.room.topic", "topic")
         details["forgotten"] = False
         return details
 
@@ -287,24 +287,25 @@ class RoomAdmin:
         create_content = create.content if create is not None else {}
         return {
             "room_id": counts.room_id,
-            "name": _content_field(state, "m.room.name", "name"),
-            "canonical_alias": _content_field(state, "m.room.canonical_alias", "alias"),
+            "name": state_content_field(state, "m.room.name", "name"),
+            "canonical_alias": state_content_field(state, "m.room.canonical_alias", "alias"),
             "joined_members": counts.joined_members,
             "joined_local_members": counts.joined_local_members,
             "version": counts.version,
             "creator": create_content.get("creator", create.sender if create is not None else None),
-            "encryption": _content_field(state, "m.room.encryption", "algorithm"),
+            "encryption": state_content_field(state, "m.room.encryption", "algorithm"),
             "federatable": create_content.get("m.federate", True) is not False,
             "public": counts.room_id in published,
-            "join_rules": _content_field(state, "m.room.join_rules", "join_rule"),
-            "guest_access": _content_field(state, "m.room.guest_access", "guest_access"),
-            "history_visibility": _content_field(state, "m.room.history_visibility", "history_visibility"),
+            "join_rules": state_content_field(state, "m.room.join_rules", "join_rule"),
+            "guest_access": state_content_field(state, "m.room.guest_access", "guest_access"),
+            "history_visibility": state_content_field(state, "m.room.history_visibility", "history_visibility"),
             "state_events": counts.state_events,
             "room_type": create_content.get("type"),
         }
 
 
-def _content_field(state: dict[tuple[str, str], Any], event_type: str, key: str) -> Any:
+def state_content_field(state: dict[tuple[str, str], Any], event_type: str, key: str) -> Any:
+    """A scalar field of a state event's content; None if the event or the field is missing."""
     event = state.get((event_type, ""))
     if event is None:
         return None

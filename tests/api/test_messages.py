@@ -99,7 +99,8 @@ async def test_accepts_sync_tokens_and_rejects_garbage(http, homeserver, make_us
     body = await messages(http, alice, room_id, dir="f", limit=10, **{"from": token})
     assert bodies(body["chunk"]) == ["late0", "late1", "late2"]
 
-    for bad in ("nonsense", "t1-x", "s-1"):
+    huge = 10**23  # past 64 bits: no SQL engine can bind it
+    for bad in ("nonsense", "t1-x", "s-1", f"s{huge}_0", f"t{huge}-1", f"t1--{huge}", f"s{2**63}"):
         status, error = await get_json(http, messages_path(room_id), alice, {"dir": "b", "from": bad})
         assert status == 400 and error["errcode"] == "M_INVALID_PARAM"
     for params in ({"dir": "sideways"}, {"dir": "b", "limit": "many"}, {"dir": "b", "filter": "{"}):

@@ -53,7 +53,8 @@ class StreamToken:
             values = [int(p) for p in parts]
         except ValueError:
             raise InvalidToken(text) from None
-        if any(v < 0 for v in values):
+        # Positions are 64-bit SQL integers; a larger one is no token of ours.
+        if any(not 0 <= v < 2**63 for v in values):
             raise InvalidToken(text)
         return cls(**dict(zip(names, values)))
 

@@ -59,7 +59,11 @@ class TopologicalToken:
         match = _TOKEN.match(text)
         if not match:
             raise ValueError(f"not a topological token: {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
+        depth, stream = int(match.group(1)), int(match.group(2))
+        # Both are bound as 64-bit SQL parameters.
+        if not all(_BEFORE_EVERYTHING <= v <= _AFTER_EVERYTHING for v in (depth, stream)):
+            raise ValueError(f"topological token out of range: {text!r}")
+        return cls(depth, stream)
 
 
 @dataclass(frozen=True, slots=True)

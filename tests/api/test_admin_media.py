@@ -81,3 +81,28 @@ async def test_user_media_listing_and_deletion(http, make_user):
         assert (await response.json())["total"] == 0
     async with http.get(f"{V1}/users/@ghost:{SERVER_NAME}/media", headers=admin.headers) as response:
         assert response.status == 404
+
+
+async def test_media_usage_by_user(http, make_user, homeserver):
+    admin = await make_user("root", admin=True)
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    await homeserver.profiles.set_by_admin(bob.user_id, "displayname", "Bobby")
+    await upload(http, alice, b"12345")
+    await upload(http, alice, b"678")
+    await upload(http, bob, b"1")
+
+    stats = f"{V1}/statistics/users/media"
+    async with http.get(stats, params={"order_by": "media_length", "dir": "b"}, headers=admin.headers) as response:
+        body = await response.json()
+    assert body["total"] == 2
+    assert body["users"] == [
+        {"user_id": alice.user_id, "displayname": None, "media_count": 2, "media_length": 8},
+        {"user_id": bob.user_id, "displayname": "Bobby", "media_count": 1, "media_length": 1},
+    ]
+    async with http.get(stats, params={"search_term": "bobb"}, headers=admin.headers) as response:
+        assert [u["user_id"] for u in (await response.json())["users"]] == [bob.user_id]
+    async with http.get(stats, params={"until_ts": "0"}, headers=admin.headers) as response:
+        assert (await response.json())["total"] == 0
+    async with http.get(stats, params={"order_by": "size"}, headers=admin.headers) as response:
+        assert response.status == 400

@@ -188,3 +188,18 @@ async def test_devices_joined_rooms_and_whois(http, make_user):
         assert response.status == 400
     async with http.get(f"{V2}/users/@ghost:{SERVER_NAME}/devices", headers=admin.headers) as response:
         assert response.status == 404
+
+
+async def test_username_available(http, make_user):
+    admin = await make_user("root", admin=True)
+    await make_user("alice")
+    available = f"{V1}/username_available"
+    async with http.get(available, params={"username": "newcomer"}, headers=admin.headers) as response:
+        assert await response.json() == {"available": True}
+    async with http.get(available, params={"username": "alice"}, headers=admin.headers) as response:
+        assert response.status == 400
+        assert (await response.json())["errcode"] == "M_USER_IN_USE"
+    async with http.get(available, params={"username": "not valid"}, headers=admin.headers) as response:
+        assert (await response.json())["errcode"] == "M_INVALID_USERNAME"
+    async with http.get(available, headers=admin.headers) as response:
+        assert response.status == 400

@@ -68,6 +68,22 @@ class MediaAdminStore:
             for row in rows
         ], total
 
+    async def usage_by_user(self, from_ts: int, until_ts: int | None) -> list[tuple[str, int, int, dict[str, Any]]]:
+        """(user ID, uploads, bytes, profile) of every user who uploaded media created in
+        [from_ts, until_ts]."""
+        where = "m.user_id IS NOT NULL AND m.created_ts >= ?"
+        args: list[object] = [from_ts]
+        if until_ts is not None:
+            where += " AND m.created_ts <= ?"
+            args.append(until_ts)
+        rows = await self._db.fetchall(
+            "SELECT m.user_id, COUNT(*), COALESCE(SUM(m.size), 0), p.fields"
+            " FROM media m LEFT JOIN profiles p ON p.user_id = m.user_id"
+            f" WHERE {where} GROUP BY m.user_id, p.fields",
+            *args,
+        )
+        return [(row[0], row[1], int(row[2]), orjson.loads(row[3]) if row[3] is not None else {}) for row in rows]
+
     async def user_media_ids(self, user_id: str) -> list[str]:
         rows = await self._db.fetchall("SELECT media_id FROM media WHERE user_id = ? ORDER BY media_id", user_id)
         return [row[0] for row in rows]

@@ -1,6 +1,6 @@
 """Synapse's media admin API (docs/admin_api/media_admin_api.md in Synapse): delete an
 item, list what a room's events refer to, quarantine items or a room's media, list and
-delete a user's uploads."""
+delete a user's uploads, and how much each user uploaded."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, require_admin, room_id_param
 from veche.api.http import json_response
+from veche.services.admin.media import USAGE_ORDER, UsageQuery
 from veche.storage.admin_media import USER_MEDIA_ORDER
 
 if TYPE_CHECKING:
@@ -75,6 +76,24 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         deleted = await media.delete_user_media(user_id)
         return json_response({"deleted_media": deleted, "total": len(deleted)})
 
+    async def usage(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        until_ts = int_param(request, "until_ts", 0) if "until_ts" in request.query else None
+        query = UsageQuery(
+            start=int_param(request, "from", 0),
+            limit=int_param(request, "limit", 100),
+            order_by=choice_param(request, "order_by", USAGE_ORDER, "user_id"),
+            reverse=choice_param(request, "dir", ("f", "b"), "f") == "b",
+            from_ts=int_param(request, "from_ts", 0),
+            until_ts=until_ts,
+            search_term=request.query.get("search_term"),
+        )
+        page, total = await media.usage(query)
+        body: dict[str, Any] = {"users": page, "total": total}
+        if query.start + len(page) < total:
+            body["next_token"] = query.start + len(page)
+        return json_response(body)
+
     item = "{server_name}/{media_id}"
     return [
         web.delete(f"{ADMIN_V1}/media/{item}", delete_media),
@@ -85,4 +104,5 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.post(f"{ADMIN_V1}/quarantine_media/{{roomId}}", quarantine_room),
         web.get(f"{ADMIN_V1}/users/{{userId}}/media", user_media),
         web.delete(f"{ADMIN_V1}/users/{{userId}}/media", delete_user_media),
+        web.get(f"{ADMIN_V1}/statistics/users/media", usage),
     ]

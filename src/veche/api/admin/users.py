@@ -1,5 +1,5 @@
 """Synapse's user admin API: list, query, create or modify, deactivate, reset the password,
-the admin flag, joined rooms, pushers and whois (docs/admin_api/user_admin_api.md in Synapse).
+the admin flag, joined rooms, pushers, whois and whether a user name is free (docs/admin_api/user_admin_api.md in Synapse).
 
 Veche binds no third-party identifiers and has no external login providers: `threepids` and
 `external_ids` are always empty, and a PUT asking for any is refused (400 M_INVALID_PARAM).
@@ -102,6 +102,15 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         found = await hs.pushers.get_pushers(user_id)
         return json_response({"pushers": found, "total": len(found)})
 
+    async def username_available(request: web.Request) -> web.Response:
+        await require_admin(hs, request)
+        username = request.query.get("username")
+        if username is None:
+            raise missing_param("Missing username")
+        # 400 M_INVALID_USERNAME or M_USER_IN_USE otherwise, as registration answers.
+        await hs.registration.check_username(username)
+        return json_response({"available": True})
+
     async def whois(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
@@ -121,6 +130,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         web.get(f"{ADMIN_V1}/users/{{userId}}/joined_rooms", joined_rooms),
         web.get(f"{ADMIN_V1}/users/{{userId}}/pushers", pushers),
         web.get(f"{ADMIN_V1}/whois/{{userId}}", whois),
+        web.get(f"{ADMIN_V1}/username_available", username_available),
     ]
 
 

@@ -4,12 +4,27 @@ refer to, quarantine (the item is kept but never served), a user's uploads, dele
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from veche.errors import not_found
 from veche.protocol.media import is_valid_media_id
 from veche.services.media.repository import MediaRepository
 from veche.storage.admin_media import MediaAdminStore
+
+
+USAGE_ORDER = ("user_id", "displayname", "media_length", "media_count")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    start: int = 0
+    limit: int = 100
+    order_by: str = "user_id"
+    reverse: bool = False
+    from_ts: int = 0
+    until_ts: int | None = None
+    search_term: str | None = None
 
 
 class MediaAdmin:
@@ -41,6 +56,19 @@ class MediaAdmin:
     ) -> tuple[list[dict[str, Any]], int]:
         return await self._store.user_media(user_id, start=start, limit=limit, order_by=order_by, reverse=reverse)
 
+    async def usage(self, query: UsageQuery) -> tuple[list[dict[str, Any]], int]:
+        """How much media each local user uploaded (Synapse's users' media statistics)."""
+        rows = [
+            {"user_id": user_id, "displayname": _displayname(profile), "media_count": count, "media_length": size}
+            for user_id, count, size, profile in await self._store.usage_by_user(query.from_ts, query.until_ts)
+        ]
+        if query.search_term:
+            needle = query.search_term.lower()
+            rows = [r for r in rows if needle in r["user_id"].lower() or needle in (r["displayname"] or "").lower()]
+        key = query.order_by
+        rows.sort(key=lambda r: (r[key] is None, "" if r[key] is None else r[key], r["user_id"]), reverse=query.reverse)
+        return rows[query.start : query.start + query.limit], len(rows)
+
     async def delete(self, server_name: str, media_id: str) -> None:
         if not await self._repository.delete(server_name, media_id):
             raise not_found("Unknown media")
@@ -62,6 +90,11 @@ class MediaAdmin:
                 if item is not None:
                     found[item] = None
         return list(found)
+
+
+def _displayname(profile: dict[str, Any]) -> str | None:
+    name = profile.get("displayname")
+    return name if isinstance(name, str) else None
 
 
 def _parse_mxc(uri: Any) -> tuple[str, str] | None:

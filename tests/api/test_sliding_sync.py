@@ -287,12 +287,20 @@ async def test_unknown_pos_and_bad_input(http, make_user):
         ({"room_subscriptions": []}, "M_BAD_JSON"),
         ({"conn_id": 5}, "M_BAD_JSON"),
         ({"extensions": {"to_device": {"enabled": True, "since": "abc"}}}, "M_INVALID_PARAM"),
+        # "²" passes str.isdigit() but not int(); 10**23 is past what SQL binds.
+        ({"extensions": {"to_device": {"enabled": True, "since": "²"}}}, "M_INVALID_PARAM"),
+        ({"extensions": {"to_device": {"enabled": True, "since": str(10**23)}}}, "M_INVALID_PARAM"),
     ]:
         error = await sliding(http, alice, bad, status=400)
         assert error["errcode"] == errcode, bad
-    async with http.post(PATH, params={"timeout": "soon"}, json={}, headers=alice.headers) as response:
-        assert response.status == 400
-        assert (await response.json())["errcode"] == "M_INVALID_PARAM"
+    for timeout in ("soon", "²"):
+        async with http.post(PATH, params={"timeout": timeout}, json={}, headers=alice.headers) as response:
+            assert response.status == 400
+            assert (await response.json())["errcode"] == "M_INVALID_PARAM"
+    fresh = await sliding(http, alice, {"lists": {"all": room_list()}})
+    generation = fresh["pos"].partition("_")[0]
+    error = await sliding(http, alice, {}, pos=f"{generation}_²", status=400)
+    assert error["errcode"] == "M_UNKNOWN_POS"
     async with http.post(PATH, data=b"[1]", headers=alice.headers) as response:
         assert response.status == 400
     async with http.post(PATH, json={}) as response:

@@ -231,3 +231,17 @@ async def test_server_wellknown_served_when_enabled(servers: tuple[HomeServer, H
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://{host}:{port}/.well-known/matrix/server") as response:
             assert await response.json() == {"m.server": "matrix.example.org:443"}
+
+
+async def test_notary_reads_an_unreadable_minimum_valid_until_ts_as_now(
+    servers: tuple[HomeServer, HomeServer],
+) -> None:
+    # "²" passes str.isdigit() but not int(): it once ended these requests in a 500.
+    a, b = servers
+    single = await a.federation.client.get_json(
+        b.server_name, f"/_matrix/key/v2/query/{a.server_name}", {"minimum_valid_until_ts": "²"}
+    )
+    assert len(single["server_keys"]) == 1
+    criteria = {"server_keys": {a.server_name: {a.signing_key.key_id: {"minimum_valid_until_ts": "²"}}}}
+    answer = await a.federation.client.post_json(b.server_name, "/_matrix/key/v2/query", criteria)
+    assert len(answer["server_keys"]) == 1

@@ -80,7 +80,7 @@ def _timestamp(value: Any) -> int:
     """A minimum_valid_until_ts; absent or unreadable means now, as the spec says."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return _now_ms()
 

@@ -27,7 +27,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         body = await read_json_body(request)
         query = request.query
         timeout = query.get("timeout")
-        if timeout is not None and not timeout.lstrip("-").isdigit():
+        if timeout is not None and not (timeout.isascii() and timeout.lstrip("-").isdigit()):
             raise invalid_param("timeout must be an integer")
         try:
             parsed = parse_request(body, pos=query.get("pos"), timeout_ms=None if timeout is None else int(timeout))

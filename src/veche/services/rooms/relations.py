@@ -82,7 +82,8 @@ class RelationsReader:
         await self._reader.access(requester.user_id, room_id)
         before = None
         if from_token is not None:
-            if not from_token.isdigit():
+            # isdigit() alone passes "²", which int() refuses; SQL binds 64 bits at most.
+            if not (from_token.isascii() and from_token.isdigit()) or int(from_token) >= 2**63:
                 raise MatrixError(400, "M_INVALID_PARAM", f"Invalid pagination token {from_token!r}")
             before = int(from_token)
         page = await self._relations.threads(

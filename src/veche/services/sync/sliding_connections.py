@@ -79,7 +79,8 @@ class Connections:
     def snapshot_at(self, key: ConnectionKey, pos: str) -> Snapshot:
         connection = self._connections.get(key)
         generation, _, number_text = pos.partition("_")
-        if connection is None or generation != connection.generation or not number_text.isdigit():
+        digits = number_text.isascii() and number_text.isdigit()  # isdigit() alone passes "²"
+        if connection is None or generation != connection.generation or not digits:
             raise UnknownPos(pos)
         number = int(number_text)
         snapshot = connection.snapshots.get(number)

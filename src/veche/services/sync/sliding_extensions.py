@@ -65,7 +65,8 @@ class SlidingExtensions:
     async def _to_device(self, given: ExtensionInput, config: ExtensionConfig) -> dict[str, Any]:
         since: int | None = None
         if config.since is not None:
-            if not config.since.isdigit():
+            # isdigit() alone passes "²", which int() refuses; SQL binds 64 bits at most.
+            if not (config.since.isascii() and config.since.isdigit()) or int(config.since) >= 2**63:
                 raise invalid_param("extensions.to_device.since is not a token this server issued")
             since = int(config.since)
         requester = given.requester

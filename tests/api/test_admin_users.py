@@ -59,7 +59,7 @@ async def test_list_users_filters_orders_and_pages(http, make_user, homeserver):
     # Accounts without a display name (made directly in the store) come last.
     assert names == [f"@carol:{SERVER_NAME}", f"@bob:{SERVER_NAME}", admin.user_id]
 
-    for bad in ({"limit": "-1"}, {"from": "x"}, {"order_by": "password"}, {"dir": "up"}, {"guests": "yes"}):
+    for bad in ({"limit": "-1"}, {"limit": str(2**64)}, {"from": "x"}, {"order_by": "password"}, {"dir": "up"}, {"guests": "yes"}):
         async with http.get(f"{V2}/users", params=bad, headers=admin.headers) as response:
             assert response.status == 400, bad
             assert (await response.json())["errcode"] == "M_INVALID_PARAM"

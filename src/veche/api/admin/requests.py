@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 ADMIN_V1 = "/_synapse/admin/v1"
 ADMIN_V2 = "/_synapse/admin/v2"
+MAX_QUERY_INT = 2**53 - 1
 
 
 async def require_admin(hs: HomeServer, request: web.Request) -> TokenInfo:
@@ -35,6 +36,9 @@ def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0
         raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be an integer") from None
     if value < minimum:
         raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be at least {minimum}")
+    if value > MAX_QUERY_INT:
+        # Beyond what a database integer (or a JSON number in a client) holds.
+        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} is too large")
     return value
 
 

@@ -167,5 +167,8 @@ async def test_timestamp_to_event(http, homeserver, make_user):
     assert status == 404
     status, body = await get_json(http, path, alice, {"ts": "soon", "dir": "b"})
     assert status == 400
+    for huge in (10**23, -(10**23)):  # past the 64 bits SQL binds
+        status, body = await get_json(http, path, alice, {"ts": str(huge), "dir": "f"})
+        assert status == 400 and body["errcode"] == "M_INVALID_PARAM"
     status, body = await get_json(http, path, alice, {"ts": "1"})
     assert status == 400

@@ -101,6 +101,9 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             ts = int(ts_text)
         except ValueError:
             raise invalid_param("ts must be an integer") from None
+        # The timestamp is compared in SQL, which binds 64 bits at most.
+        if not -(2**63) <= ts < 2**63:
+            raise invalid_param("ts is out of range")
         direction = parse_dir(request.query.get("dir"), default=None)
         return json_response(await reader.timestamp_to_event(requester, room_id_of(request), ts, direction))
 

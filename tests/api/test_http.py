@@ -46,6 +46,9 @@ def _app() -> web.Application:
     async def crash(request: web.Request) -> web.Response:
         raise RuntimeError("boom")
 
+    async def upload(request: web.Request) -> web.Response:
+        return json_response({"size": len(await request.read())})
+
     app = web.Application(middlewares=[error_middleware])
     app.add_routes(
         [
@@ -53,6 +56,7 @@ def _app() -> web.Application:
             web.get("/whoami", whoami),
             web.get("/teapot", teapot),
             web.get("/crash", crash),
+            web.post("/upload", upload),
         ]
     )
     app.on_response_prepare.append(add_cors_headers)
@@ -105,6 +109,17 @@ async def test_chunked_body_too_large(http: aiohttp.ClientSession) -> None:
     async with http.post("/echo", data=chunks()) as response:
         status, error = await _error(response)
     assert status == 413 and error["errcode"] == "M_TOO_LARGE"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_body_that_fails_its_content_encoding(http: aiohttp.ClientSession, encoding: str) -> None:
+    headers = {"Content-Encoding": encoding}
+    async with http.post("/upload", data=b"not compressed", headers=headers) as response:
+        status, error = await _error(response)
+    assert status == 400 and error["errcode"] == "M_UNKNOWN"
+    async with http.post("/echo", data=b"not compressed", headers=headers) as response:
+        status, error = await _error(response)
+    assert status == 400 and error["errcode"] == "M_NOT_JSON"
 
 
 async def test_matrix_error_with_extra_keys(http: aiohttp.ClientSession) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from veche.errors import MatrixError
 
@@ -57,11 +58,15 @@ async def read_json_body(request: web.Request, max_size: int = MAX_JSON_BODY) ->
         raise _too_large(max_size)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > max_size:
-            raise _too_large(max_size)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > max_size:
+                raise _too_large(max_size)
+            chunks.append(chunk)
+    except RequestPayloadError:
+        # A Content-Encoding the body does not match, or a broken chunked body.
+        raise MatrixError(400, "M_NOT_JSON", "Request body could not be read") from None
     try:
         body = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError:
@@ -143,14 +148,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except MatrixError as e:
-        return error_response(e)
+        return _closing_if_body_broke(request, error_response(e))
     except web.HTTPException as e:
         if e.status < 400:
             raise
         return error_response(_error_for_http_exception(e))
+    except RequestPayloadError:
+        # A body that is not JSON (media uploads) and fails to decode or arrive whole.
+        error = MatrixError(400, "M_UNKNOWN", "Request body could not be read")
+        return _closing_if_body_broke(request, error_response(error))
     except Exception:
         logger.exception("Unhandled error in %s %s", request.method, request.path)
         return error_response(MatrixError(500, "M_UNKNOWN", "Internal server error"))
+
+
+def _closing_if_body_broke(request: web.Request, response: web.Response) -> web.Response:
+    # After a body that could not be decoded the connection cannot carry another request:
+    # say so, so the client opens a new one, and give up on the rest of the body, which
+    # aiohttp would otherwise read on, fail on again and log as unhandled.
+    if request.content.exception() is not None:
+        request.content.feed_eof()
+        response.force_close()
+    return response
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

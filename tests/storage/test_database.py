@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from veche.storage.database import Database, IntegrityError
+from veche.storage.database import Database, IntegrityError, InvalidValue
 
 
 async def _make_table(db: Database) -> None:
@@ -78,6 +78,20 @@ async def test_integrity_error_is_portable(database: Database) -> None:
     # The failed transaction left nothing behind and the database is still usable.
     await database.execute("INSERT INTO t (id, name) VALUES (?, ?)", 2, "b")
     assert await database.fetchval("SELECT COUNT(*) FROM t") == 2
+
+
+async def test_values_no_engine_takes_are_invalid_value(database: Database) -> None:
+    await _make_table(database)
+    with pytest.raises(InvalidValue):
+        await database.fetchall("SELECT id FROM t WHERE id = ?", 2**64)
+    with pytest.raises(InvalidValue):
+        async with database.transaction() as txn:
+            await txn.execute("INSERT INTO t (id, name) VALUES (?, ?)", 2**64, "a")
+    if database.engine == "postgres":  # SQLite stores NUL in text
+        with pytest.raises(InvalidValue):
+            await database.execute("INSERT INTO t (id, name) VALUES (?, ?)", 1, "a\x00b")
+    await database.execute("INSERT INTO t (id, name) VALUES (?, ?)", 1, "a")
+    assert await database.fetchval("SELECT COUNT(*) FROM t") == 1
 
 
 async def test_concurrent_transactions_are_serialised_safely(database: Database) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from veche.errors import MatrixError
+from veche.storage.database import InvalidValue
 
 if TYPE_CHECKING:
     from veche.services.appservices.registry import AppServices
@@ -145,6 +146,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     # The spec forbids running endpoint logic for OPTIONS; answer every preflight here.
     if request.method == "OPTIONS":
         return web.Response(status=204)
+    if "\x00" in request.path:
+        # No identifier, type, state key or transaction ID may hold NUL, and PostgreSQL
+        # cannot store it: refused here for every endpoint and both engines alike.
+        return error_response(MatrixError(400, "M_INVALID_PARAM", "The request path holds NUL"))
     try:
         return await handler(request)
     except MatrixError as e:
@@ -153,6 +158,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status < 400:
             raise
         return error_response(_error_for_http_exception(e))
+    except InvalidValue:
+        # The last line of defence for values no handler checked, e.g. NUL in text on PostgreSQL.
+        error = MatrixError(400, "M_INVALID_PARAM", "The request holds a value that cannot be stored")
+        return error_response(error)
     except RequestPayloadError:
         # A body that is not JSON (media uploads) and fails to decode or arrive whole.
         error = MatrixError(400, "M_UNKNOWN", "Request body could not be read")

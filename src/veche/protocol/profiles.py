@@ -65,6 +65,9 @@ def normalize_value(key: str, value: Any) -> Any:
             raise InvalidProfileField(
                 "M_INVALID_PARAM", f"displayname is longer than {MAX_DISPLAYNAME_LENGTH} characters"
             )
+        if "\x00" in value:
+            # The user directory indexes it as text, which PostgreSQL cannot hold with NUL.
+            raise InvalidProfileField("M_INVALID_PARAM", "displayname holds NUL")
         return value
     if key == AVATAR_URL:
         if not isinstance(value, str):

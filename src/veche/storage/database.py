@@ -91,6 +91,11 @@ class IntegrityError(DatabaseError):
     """A constraint (unique, foreign key, not null, check) refused a statement, on either engine."""
 
 
+class InvalidValue(DatabaseError):
+    """A parameter the engine cannot take: text holding NUL (PostgreSQL), an integer past
+    64 bits. It came from a request, so it is bad input rather than a server fault."""
+
+
 def is_postgres_target(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 

@@ -16,7 +16,14 @@ from typing import Any
 
 import asyncpg
 
-from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
+from veche.storage.database import (
+    Database,
+    DatabaseError,
+    IntegrityError,
+    InvalidValue,
+    Row,
+    Transaction,
+)
 from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_postgres
 
@@ -38,6 +45,8 @@ class _PostgresTransaction(Transaction):
             return _rowcount(await self._conn.execute(to_postgres(sql), *args))
         except asyncpg.IntegrityConstraintViolationError as e:
             raise IntegrityError(str(e)) from e
+        except asyncpg.DataError as e:
+            raise InvalidValue(str(e)) from e
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
@@ -47,6 +56,8 @@ class _PostgresTransaction(Transaction):
             await self._conn.executemany(to_postgres(sql), rows)
         except asyncpg.IntegrityConstraintViolationError as e:
             raise IntegrityError(str(e)) from e
+        except asyncpg.DataError as e:
+            raise InvalidValue(str(e)) from e
 
     async def execute_all(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         # Runs of the same statement go as one pipelined executemany.
@@ -62,6 +73,8 @@ class _PostgresTransaction(Transaction):
             return [tuple(r) for r in await self._conn.fetch(to_postgres(sql), *args)]
         except asyncpg.IntegrityConstraintViolationError as e:
             raise IntegrityError(str(e)) from e
+        except asyncpg.DataError as e:
+            raise InvalidValue(str(e)) from e
 
 
 _SAVEPOINT = "veche_txn"
@@ -159,7 +172,10 @@ class PostgresDatabase(Database):
         return self._committer.transaction()
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        return [tuple(r) for r in await self._pool.fetch(to_postgres(sql), *args)]
+        try:
+            return [tuple(r) for r in await self._pool.fetch(to_postgres(sql), *args)]
+        except asyncpg.DataError as e:
+            raise InvalidValue(str(e)) from e
 
     async def close(self) -> None:
         if self._closed:

@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from veche.storage.database import Database, DatabaseError, IntegrityError, Row, Transaction
+from veche.storage.database import (
+    Database,
+    DatabaseError,
+    IntegrityError,
+    InvalidValue,
+    Row,
+    Transaction,
+)
 from veche.storage.group_commit import GroupCommitter, WriterConnection
 from veche.storage.sql import to_sqlite
 
@@ -42,6 +49,8 @@ def _fetchall(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[R
         return conn.execute(to_sqlite(sql), _adapt(args)).fetchall()
     except sqlite3.IntegrityError as e:
         raise IntegrityError(str(e)) from e
+    except OverflowError as e:  # an integer past 64 bits
+        raise InvalidValue(str(e)) from e
 
 
 def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
@@ -49,6 +58,8 @@ def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
         return conn.execute(to_sqlite(sql), _adapt(args)).rowcount
     except sqlite3.IntegrityError as e:
         raise IntegrityError(str(e)) from e
+    except OverflowError as e:  # an integer past 64 bits
+        raise InvalidValue(str(e)) from e
 
 
 def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -56,6 +67,8 @@ def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
         conn.executemany(to_sqlite(sql), rows)
     except sqlite3.IntegrityError as e:
         raise IntegrityError(str(e)) from e
+    except OverflowError as e:  # an integer past 64 bits
+        raise InvalidValue(str(e)) from e
 
 
 def _execute_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
@@ -64,6 +77,8 @@ def _execute_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any
             conn.execute(to_sqlite(sql), args)
     except sqlite3.IntegrityError as e:
         raise IntegrityError(str(e)) from e
+    except OverflowError as e:  # an integer past 64 bits
+        raise InvalidValue(str(e)) from e
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -165,12 +165,22 @@ async def test_updates_in_sequence_are_applied(homeserver: HomeServer, kept: Rem
 
 @pytest.mark.parametrize("update", [
     {"stream_id": 12, "prev_id": [11]},  # follows an update never received
-    {"stream_id": 10, "prev_id": [9]},  # numbered at the kept list's position, not after it
+    {"stream_id": 9, "prev_id": [8]},  # numbered before the kept list's position
     {"stream_id": 12, "prev_id": [10], "keys": {"user_id": BOB, "device_id": "OTHER"}},  # keys of another device
 ])
 async def test_gaps_and_nonsense_drop_the_list(homeserver: HomeServer, kept: RemoteDeviceStore, update) -> None:
     await receive(homeserver, "m.device_list_update", {"user_id": BOB, "device_id": "TWO", **update})
     assert await kept_devices(kept) is None
+
+
+async def test_the_kept_lists_last_change_sent_again_changes_nothing(
+    homeserver: HomeServer, kept: RemoteDeviceStore
+) -> None:
+    # A server resends a user's last update, numbered as first sent, to servers that newly
+    # share a room with them (server-server-api.md "Device Management").
+    before = await kept_devices(kept)
+    await receive(homeserver, "m.device_list_update", {"user_id": BOB, "device_id": "ONE", "stream_id": 10, "prev_id": [9]})
+    assert await kept_devices(kept) == before
 
 
 async def test_malformed_updates_change_nothing(homeserver: HomeServer, kept: RemoteDeviceStore) -> None:

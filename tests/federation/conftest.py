@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from veche.config import load_config
-from veche.homeserver import HomeServer
+from veche.homeserver import HomeServer, StartupError
 from veche.services.passwords import PasswordHasher
 from tests.api.conftest import FAST_PASSWORDS
 
@@ -76,8 +76,27 @@ async def start_server(environ: dict[str, str]) -> HomeServer:
     hs = await HomeServer.create(
         load_config(None, environ), passwords=PasswordHasher(**FAST_PASSWORDS)
     )
-    await hs.start()
+    try:
+        await hs.start()
+    except BaseException:
+        await hs.stop()
+        raise
     return hs
+
+
+async def start_federating_server(
+    certificate: Certificate, data_dir: Path, settings: dict[str, str] | None = None
+) -> HomeServer:
+    """A server named after a free port. The port is picked before the server binds it (the
+    name must hold it), so another listener may take it meanwhile: then pick another."""
+    for attempt in range(5):
+        environ = federation_environ(certificate, data_dir, free_port())
+        try:
+            return await start_server({**environ, **(settings or {})})
+        except StartupError as e:
+            if "address already in use" not in str(e) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
@@ -86,8 +105,7 @@ async def engine_server(
 ) -> AsyncIterator[HomeServer]:
     """One Veche on SQLite and (with VECHE_TEST_POSTGRES) PostgreSQL, for tests that play
     the other servers themselves; its outbox is stopped, as their names do not resolve."""
-    environ = federation_environ(certificate, tmp_path / "a", free_port())
-    hs = await start_server({**environ, "VECHE_DATABASE": migrated_database_target})
+    hs = await start_federating_server(certificate, tmp_path / "a", {"VECHE_DATABASE": migrated_database_target})
     await hs.federation_events.outbox.stop()
     try:
         yield hs
@@ -102,8 +120,7 @@ async def servers(
     started: list[HomeServer] = []
     try:
         for name in ("a", "b"):
-            environ = federation_environ(certificate, tmp_path / name, free_port())
-            started.append(await start_server({**environ, **extra_settings}))
+            started.append(await start_federating_server(certificate, tmp_path / name, extra_settings))
         yield started[0], started[1]
     finally:
         for hs in started:

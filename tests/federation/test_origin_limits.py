@@ -25,7 +25,7 @@ from veche.protocol.x_matrix import sign_request
 from veche.services.federation.client import federation_path
 from veche.services.federation.tls import federation_client_ssl_context
 
-from .conftest import Certificate, federation_environ, free_port, start_server
+from .conftest import Certificate, start_federating_server
 from .query_helpers import federation_call
 
 V1 = "/_matrix/federation/v1"
@@ -44,14 +44,14 @@ async def trio(
     started: list[HomeServer] = []
     try:
         for name in ("a", "b", "c"):
-            environ = federation_environ(certificate, tmp_path / name, free_port())
+            settings = {}
             if name == "a":
-                environ |= {
+                settings = {
                     "VECHE_DATABASE": migrated_database_target,
                     "VECHE_RATE_LIMITS": "on",
                     "VECHE_FEDERATION_LIMITS": json.dumps(limits),
                 }
-            started.append(await start_server(environ))
+            started.append(await start_federating_server(certificate, tmp_path / name, settings))
         for hs in started:
             await hs.federation_events.outbox.stop()
         yield started[0], started[1], started[2]

@@ -20,7 +20,7 @@ from veche.services.federation.receiver import PduError, PduReceiver
 from veche.services.rooms.sending import EventDraft
 from veche.storage.push_actions import MAIN_THREAD, Counts
 
-from .conftest import Certificate, federation_environ, free_port, start_server
+from .conftest import Certificate, start_federating_server
 from .room_setup import as_event, build_pdu, current_auth_events, extremities
 
 REMOTE = "remote.example"
@@ -73,7 +73,7 @@ class StubRemote:
 
 @pytest.fixture
 async def hs(certificate: Certificate, tmp_path: Path) -> AsyncIterator[HomeServer]:
-    server = await start_server(federation_environ(certificate, tmp_path / "a", free_port()))
+    server = await start_federating_server(certificate, tmp_path / "a")
     # remote.example does not exist: queue for it, but do not try to resolve it.
     await server.federation_events.outbox.stop()
     try:

@@ -61,6 +61,7 @@ from veche.services.admin.services import AdminServices
 from veche.services.admin.media import MediaAdmin
 from veche.services.admin.registration_tokens import RegistrationTokenAdmin
 from veche.services.admin.reports import ReportAdmin
+from veche.services.admin.room_purge import RoomPurger
 from veche.services.admin.rooms import RoomAdmin
 from veche.services.admin.users import UserAdmin
 from veche.services.profile import DeactivationCleanup, ProfileService
@@ -116,6 +117,7 @@ from veche.storage.remote_devices import RemoteDeviceStore
 from veche.storage.relations import RelationStore
 from veche.storage.room_directory import AliasStore, ClientTransactionStore, DirectoryStore
 from veche.storage.room_history import RoomHistoryStore
+from veche.storage.room_purge import RoomPurgeStore
 from veche.storage.room_summaries import RoomSummaryStore
 from veche.storage.search import SearchIndex
 from veche.storage.stores import EventStores, create_event_stores
@@ -396,22 +398,22 @@ class HomeServer:
             PusherStore(db), events=event_stores.events, unread_count=self.notification_counts.total_unread
         )
         self.devices.on_devices_deleted.append(self.pushers.delete_devices)
-        self.sender.companions.append(
-            PushEvaluator(
-                events=event_stores.events,
-                rooms=event_stores.rooms,
-                members=self.members,
-                rules=self.push_rules,
-                actions=push_actions,
-                pushers=self.pushers,
-            )
+        push_evaluator = PushEvaluator(
+            events=event_stores.events,
+            rooms=event_stores.rooms,
+            members=self.members,
+            rules=self.push_rules,
+            actions=push_actions,
+            pushers=self.pushers,
+        )
+        self.sender.companions.append(push_evaluator)
+        search_index = SearchIndex(
+            db,
+            lambda: event_stores.events.current_stream_token,
+            lambda: event_stores.events.oldest_backfilled_token,
         )
         self.search = SearchService(
-            index=SearchIndex(
-                db,
-                lambda: event_stores.events.current_stream_token,
-                lambda: event_stores.events.oldest_backfilled_token,
-            ),
+            index=search_index,
             stores=event_stores,
             history=self.room_history,
             visibility=self.visibility,
@@ -467,6 +469,21 @@ class HomeServer:
             self.federation.client, allow_private=config.federation_allow_private_addresses
         )
         self.media = MediaServices(config, db, self.remote_media)
+        room_purger = RoomPurger(
+            store=RoomPurgeStore(db),
+            stores=event_stores,
+            followers=[search_index, content_index],
+            members=self.members,
+            push_actions=push_actions,
+        )
+        room_purger.on_purged += [
+            push_evaluator.forget_room,
+            self.federation_events.backfill.forget_room,
+            self.sliding_sync.forget_room,
+            self.user_data.typing.forget_room,
+        ]
+        if self.appservice_pusher is not None:
+            room_purger.on_purged.append(self.appservice_pusher.forget_room)
         self.admin = AdminServices(
             users=UserAdmin(
                 config.server_name,
@@ -488,6 +505,7 @@ class HomeServer:
                 creator=self.room_creator,
                 aliases=self.aliases,
                 directory=self.directory,
+                purger=room_purger,
             ),
             registration_tokens=RegistrationTokenAdmin(self.registration_tokens),
             media=MediaAdmin(config.server_name, MediaAdminStore(db), self.media.repository),

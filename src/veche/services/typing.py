@@ -99,6 +99,14 @@ class TypingService:
             result[room_id] = {"type": "m.typing", "content": {"user_ids": sorted(typers)}}
         return result
 
+    def forget_room(self, room_id: str) -> None:
+        """A purged room: its typers go without an announcement (nobody local is in it)."""
+        self._typers.pop(room_id, None)
+        self._changed_at.pop(room_id, None)
+        timer = self._timers.pop(room_id, None)
+        if timer is not None:
+            timer.cancel()
+
     async def expire_due(self) -> None:
         """Drop every typer whose time ran out and announce the rooms that changed."""
         for room_id in list(self._typers):

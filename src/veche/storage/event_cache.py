@@ -89,6 +89,12 @@ class EventCache:
         raw, room_version, rejected_reason = compact
         return Event(orjson.loads(raw), room_version, event_id, rejected_reason)
 
+    def forget(self, event_ids: Iterable[str]) -> None:
+        """Drop events no longer stored (a purged room's)."""
+        for event_id in event_ids:
+            self._parsed.pop(event_id, None)
+            self._compact.pop(event_id)
+
     def add(self, event: Event, raw: bytes | None = None) -> None:
         """Cache `event`; `raw` is its JSON when at hand (read from the database), and then
         only the JSON is kept until the event is asked for again."""

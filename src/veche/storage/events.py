@@ -848,6 +848,14 @@ class EventStore:
         for listener in self._target_listeners:
             listener(targets)
 
+    def forget_room(self, room_nid: int, event_ids: Iterable[str]) -> None:
+        """Drop what is cached of a purged room: its events, timeline tail and forward
+        extremities (a read in flight sees the change counts move and keeps nothing)."""
+        self._events.forget(event_ids)
+        for cache, changes in ((self._tails, self._tail_changes), (self._extremities, self._extremity_changes)):
+            changes[room_nid] = changes.get(room_nid, 0) + 1
+            cache.pop(room_nid)
+
     def _note_visible(self, room_nid: int, stream_ordering: int, depth: int, event_id: str) -> None:
         self._tail_changes[room_nid] = self._tail_changes.get(room_nid, 0) + 1
         tail = self._tails.get(room_nid)

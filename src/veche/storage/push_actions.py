@@ -312,6 +312,10 @@ class PushActionStore:
             counts.setdefault(room_id, {})[thread_id] = Counts(int(notifications), int(highlights or 0))
         return counts
 
+    def forget_room(self, room_id: str, user_ids: Iterable[str]) -> None:
+        """Drop the cached counts of a purged room."""
+        self._unread.drop(room_id, user_ids)
+
     def receipt_stored(self, room_id: str, user_id: str) -> None:
         """A receipt of the user's in the room has committed: their read position there may have moved."""
         self._unread.drop(room_id, [user_id])

@@ -493,6 +493,14 @@ class StateStore:
                 current.setdefault(event_type, {})[state_key] = event_id
         self._current.set(room_nid, current)
 
+    def forget_room(self, room_nid: int) -> None:
+        """Drop what is cached of a purged room. Its snapshots are cached by nid and by
+        event ID with no index by room, and SQLite may hand a deleted snapshot's nid to a
+        new one: both caches are emptied whole, which a rare admin purge can afford."""
+        self.invalidate_current_state(room_nid)
+        self._snapshots.clear()
+        self._event_snapshot.clear()
+
     def invalidate_current_state(self, room_nid: int) -> None:
         """Forget the cached current state of a room (after it changed, here or elsewhere)."""
         self._current.pop(room_nid)

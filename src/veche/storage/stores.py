@@ -42,8 +42,11 @@ async def create_event_stores(db: Database, caches: CacheSizes = CacheSizes()) -
         state_entries_per_cache=caches.state_entries,
     )
     # Backfilled events count down from 0; this generator hands out their negations.
-    lowest = await db.fetchval("SELECT MIN(stream_ordering) FROM events")
-    backfill_stream = StreamIdGenerator(max(0, -(lowest or 0)))
+    lowest = min(
+        await db.fetchval("SELECT MIN(stream_ordering) FROM events") or 0,
+        await db.fetchval("SELECT lowest FROM stream_marks WHERE stream_table = 'events'") or 0,
+    )
+    backfill_stream = StreamIdGenerator(max(0, -lowest))
     events = EventStore(
         db,
         stream,

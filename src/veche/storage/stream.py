@@ -25,9 +25,11 @@ class StreamIdGenerator:
 
     @classmethod
     async def from_database(cls, db: Database, table: str, column: str) -> StreamIdGenerator:
-        """Start after the highest position already persisted in `table.column`."""
+        """Start after the highest position already persisted in `table.column`, or
+        handed out to rows since deleted (`stream_marks`)."""
         current = await db.fetchval(f"SELECT MAX({column}) FROM {table}")
-        return cls(current or 0)
+        mark = await db.fetchval("SELECT highest FROM stream_marks WHERE stream_table = ?", table)
+        return cls(max(current or 0, mark or 0))
 
     @property
     def current_token(self) -> int:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from veche.storage.database import Database, Transaction
@@ -59,6 +60,13 @@ class StreamFollower(abc.ABC):
                 self._position = await self._batch(self._position, target, descending=False)
             while self._backfilled_to > floor:
                 self._backfilled_to = await self._batch(floor - 1, self._backfilled_to - 1, descending=True)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Indexing nothing until the block ends: a purge deletes events that a batch read
+        but has not stored yet would otherwise cite."""
+        async with self._lock:
+            yield
 
     async def _batch(self, lower: int, upper: int, *, descending: bool) -> int:
         """Index up to a batch of events in (lower, upper], from the end a frontier moves

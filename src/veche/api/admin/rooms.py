@@ -1,7 +1,7 @@
 """Synapse's rooms admin API: list, details, members, state, block, delete
 (docs/admin_api/rooms.md in Synapse). Deleting is synchronous in both versions; the v2
-one answers with a `delete_id` whose status is already `complete`. Purging is not
-supported: a deletion must say `"purge": false` (see services/admin/rooms.py)."""
+one answers with a `delete_id` whose status is already `complete`, or `failed` when the
+purge could not be done (see services/admin/rooms.py)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,10 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         requester = await require_admin(hs, request)
         room_id = room_id_param(request)
         deletion = _deletion(await read_optional_json_body(request))
-        return json_response((await rooms.delete(requester.user_id, room_id, deletion)).to_json())
+        result = await rooms.delete(requester.user_id, room_id, deletion)
+        if result.error:
+            raise MatrixError(400, "M_UNKNOWN", result.error)
+        return json_response(result.to_json())
 
     async def delete_v2(request: web.Request) -> web.Response:
         requester = await require_admin(hs, request)
@@ -135,14 +138,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 
 
 def _deletion(body: dict[str, Any]) -> RoomDeletion:
-    if body_flag(body, "purge", True):
-        raise MatrixError(
-            400,
-            "M_INVALID_PARAM",
-            "Veche cannot purge a room's data; send 'purge': false to remove its local users,"
-            " aliases and directory entry (and 'block': true to keep them out)",
-        )
-    body_flag(body, "force_purge", False)
     new_room_user_id = body.get("new_room_user_id")
     room_name = body.get("room_name", DEFAULT_NOTICE_ROOM_NAME)
     message = body.get("message", DEFAULT_NOTICE_MESSAGE)
@@ -151,6 +146,8 @@ def _deletion(body: dict[str, Any]) -> RoomDeletion:
             raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be a string")
     return RoomDeletion(
         block=body_flag(body, "block", False),
+        purge=body_flag(body, "purge", True),
+        force_purge=body_flag(body, "force_purge", False),
         new_room_user_id=new_room_user_id,
         room_name=room_name or DEFAULT_NOTICE_ROOM_NAME,
         message=message or DEFAULT_NOTICE_MESSAGE,
@@ -158,7 +155,11 @@ def _deletion(body: dict[str, Any]) -> RoomDeletion:
 
 
 def _status(result: DeletionResult, delete_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": "complete", "error": "", "shutdown_room": result.to_json()}
+    body: dict[str, Any] = {
+        "status": "failed" if result.error else "complete",
+        "error": result.error,
+        "shutdown_room": result.to_json(),
+    }
     if delete_id is not None:
         body["delete_id"] = delete_id
     return body

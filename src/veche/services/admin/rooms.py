@@ -1,11 +1,8 @@
 """Rooms as a server admin sees them (Synapse's rooms admin API): listing with search and
 order, details, members, state, blocking, and deleting a room from this server's point of
 view (every local user made to leave, its local aliases and directory entry removed,
-optionally blocked and replaced by a notice room).
-
-Purging a deleted room's data from the database is not done: a request asking for it
-(Synapse's default) is refused before anything changes, so a script learns that the room's
-history is still stored instead of believing it gone.
+optionally blocked and replaced by a notice room), then by default purging what the
+server stores of it (services/admin/room_purge.py).
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veche.errors import MatrixError, forbidden, not_found
+from veche.services.admin.room_purge import RoomPurger
 from veche.services.rooms.creation import RoomCreator
 from veche.services.rooms.membership import RoomMembership
 from veche.services.rooms.sending import EventDraft, EventSender
@@ -86,6 +84,9 @@ class RoomDeletion:
     """What a DELETE of a room asks for."""
 
     block: bool = False
+    purge: bool = True
+    # Purge even if some local users could not be made to leave.
+    force_purge: bool = False
     new_room_user_id: str | None = None
     room_name: str = DEFAULT_NOTICE_ROOM_NAME
     message: str = DEFAULT_NOTICE_MESSAGE
@@ -97,6 +98,8 @@ class DeletionResult:
     failed_to_kick_users: list[str] = field(default_factory=list)
     local_aliases: list[str] = field(default_factory=list)
     new_room_id: str | None = None
+    # Why the room was not purged as asked, if it was not.
+    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +124,7 @@ class RoomAdmin:
         creator: RoomCreator,
         aliases: AliasStore,
         directory: DirectoryStore,
+        purger: RoomPurger,
     ) -> None:
         self._server_name = server_name
         self._store = store
@@ -132,6 +136,7 @@ class RoomAdmin:
         self._creator = creator
         self._aliases = aliases
         self._directory = directory
+        self._purger = purger
         # delete_id → (room ID, result) of the deletions asked through the v2 API, which
         # answers with an ID to poll; only the latest are kept, in memory.
         self._deletions: dict[str, tuple[str, DeletionResult]] = {}
@@ -202,7 +207,9 @@ class RoomAdmin:
     async def delete(self, admin: str, room_id: str, request: RoomDeletion) -> DeletionResult:
         """Every local member leaves (and forgets the room); its local aliases and directory
         entry go; with `block`, no one may join again; with `new_room_user_id`, the members
-        are moved into a new room holding `message`."""
+        are moved into a new room holding `message`; with `purge`, what the server stores
+        of the room goes (but its block), unless a local user could not be made to leave
+        and `force_purge` is not set (then the result says so in `error`)."""
         known = bool(await self._store.list_rooms(room_id))
         if not known and not request.block:
             raise not_found("Room not found")
@@ -230,6 +237,11 @@ class RoomAdmin:
             result.kicked_users.append(user_id)
         result.local_aliases = await self._remove_aliases(room_id, result.new_room_id)
         await self._directory.unpublish(room_id)
+        if request.purge:
+            if result.failed_to_kick_users and not request.force_purge:
+                result.error = "Some local users could not leave the room, so it was not purged (see force_purge)"
+            else:
+                await self._purger.purge(room_id)
         return result
 
     def record_deletion(self, room_id: str, result: DeletionResult) -> str:

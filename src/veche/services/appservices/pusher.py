@@ -204,6 +204,9 @@ class TransactionPusher:
                 chosen.append(format_client_event(event, now_ms=now))
         return chosen, reached
 
+    def forget_room(self, room_id: str) -> None:
+        self._room_aliases.pop(room_id, None)
+
     async def _aliases_of(self, room_id: str) -> list[str]:
         """The room's aliases, read at most once a minute: an alias added just now may take
         that long to make the room's events interesting."""

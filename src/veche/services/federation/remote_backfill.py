@@ -63,6 +63,9 @@ class RemoteBackfill:
         # room ID → (holes no server filled, when that was learned)
         self._fruitless: LruCache[str, tuple[frozenset[str], float]] = LruCache(FRUITLESS_ROOMS)
 
+    def forget_room(self, room_id: str) -> None:
+        self._fruitless.pop(room_id)
+
     async def fill_history(self, room_id: str, upto_depth: int, below_depth: int | None, limit: int) -> bool:
         """Backfill the holes cited at or above `below_depth` (None: any) and at or below
         `upto_depth`, which is where a /messages page read; True if the timeline gained events."""

@@ -116,6 +116,10 @@ class PushEvaluator:
             ))
         return prepared
 
+    def forget_room(self, room_id: str) -> None:
+        self._member_counts.pop(room_id)
+        self._power.pop(room_id)
+
     def committed(self, events: Sequence[Event]) -> None:
         for event in events:
             if event.type == "m.room.member":

@@ -102,6 +102,10 @@ class SlidingSync:
         self._clock = clock
         self._connections = Connections()
 
+    def forget_room(self, room_id: str) -> None:
+        """A purged room was never sent on any connection."""
+        self._connections.forget_room(room_id)
+
     async def sync(self, requester: TokenInfo, request: SlidingSyncRequest) -> dict[str, Any]:
         key = (requester.user_id, requester.device_id, request.conn_id)
         if request.pos is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from veche.protocol.events import StateKey
@@ -106,6 +106,17 @@ class Connections:
         while len(connection.snapshots) > MAX_SNAPSHOTS:
             del connection.snapshots[min(connection.snapshots)]
         return f"{connection.generation}_{number}"
+
+    def forget_room(self, room_id: str) -> None:
+        """Take a purged room out of every snapshot, as if it had never been sent."""
+        for connection in self._connections.values():
+            for number, snapshot in connection.snapshots.items():
+                if room_id in snapshot.rooms or room_id in snapshot.activity:
+                    connection.snapshots[number] = replace(
+                        snapshot,
+                        rooms={r: sent for r, sent in snapshot.rooms.items() if r != room_id},
+                        activity={r: pos for r, pos in snapshot.activity.items() if r != room_id},
+                    )
 
     def _evict(self, key: ConnectionKey) -> None:
         device = key[:2]

@@ -79,6 +79,7 @@ async def test_list_sorted_by_activity_with_ranges_and_count(http, make_user):
     assert [e["content"]["body"] for e in room["timeline"]] == ["a"]
     assert room["limited"] is True and room["prev_batch"]
     assert room["notification_count"] == 0 and room["highlight_count"] == 0
+    assert room["lists"] == ["all"]
     # Growing the range sends only the room not sent yet.
     more = await sliding(http, alice, {"lists": {"all": room_list(range_end=9)}}, pos=body["pos"], timeout=0)
     assert set(more["rooms"]) == {rooms[1]}
@@ -284,6 +285,7 @@ async def test_unknown_pos_and_bad_input(http, make_user):
         ({"lists": {"l": {"timeline_limit": 1, "required_state": [["m.room.name"]]}}}, "M_BAD_JSON"),
         ({"lists": {"l": {"timeline_limit": 1, "filters": {"is_dm": "yes"}}}}, "M_BAD_JSON"),
         ({"lists": {str(i): {"timeline_limit": 1} for i in range(101)}}, "M_INVALID_PARAM"),
+        ({"room_subscriptions": {f"!r{i}:x": {"timeline_limit": 1} for i in range(101)}}, "M_INVALID_PARAM"),
         ({"room_subscriptions": []}, "M_BAD_JSON"),
         ({"conn_id": 5}, "M_BAD_JSON"),
         ({"extensions": {"to_device": {"enabled": True, "since": "abc"}}}, "M_INVALID_PARAM"),
@@ -488,3 +490,53 @@ async def test_dm_list_follows_m_direct(http, make_user):
         assert response.status == 200
     changed = await sliding(http, alice, everything, pos=sent["pos"], timeout=5000)
     assert changed["rooms"] == {other: {"is_dm": True}}
+
+
+async def test_room_lists_field_and_removed_name(http, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice, name="Named")
+    config = {
+        "lists": {"one": room_list(range_end=0), "two": room_list(range_end=0, is_dm=True)},
+        "room_subscriptions": {room_id: {"timeline_limit": 1}},
+    }
+    body = await sliding(http, alice, config)
+    assert body["rooms"][room_id]["lists"] == ["one"]
+    # Out of every list and only subscribed: the room says so with an empty `lists`.
+    only_subscribed = {**config, "lists": {"two": room_list(range_end=0, is_dm=True)}}
+    moved = await sliding(http, alice, only_subscribed, pos=body["pos"], timeout=0)
+    assert moved["rooms"][room_id]["lists"] == []
+    fresh = await sliding(http, alice, {**only_subscribed, "conn_id": "sub"})
+    assert "lists" not in fresh["rooms"][room_id]
+    # A removed room name is sent as null (MSC4186 Changelog 13).
+    await put_state(http, alice, room_id, "m.room.name", {})
+    renamed = await sliding(http, alice, only_subscribed, pos=moved["pos"], timeout=0)
+    assert renamed["rooms"][room_id]["name"] is None
+
+
+async def test_pos_pages_messages_and_relations(http, make_user):
+    alice = await make_user("alice")
+    room_id = await create_room(http, alice, name="Paged")
+    root = await send(http, alice, room_id, {"msgtype": "m.text", "body": "root"}, "p0")
+    thread = {"msgtype": "m.text", "body": "before", "m.relates_to": {"rel_type": "m.thread", "event_id": root}}
+    await send(http, alice, room_id, thread, "p1")
+    body = await sliding(http, alice, {"lists": {"all": room_list()}})
+    thread_after = {**thread, "body": "after"}
+    await send(http, alice, room_id, thread_after, "p2")
+    # A pos is a `from` as a /v3/sync next_batch is (MSC4186 Changelog 12): only what came before it.
+    async with http.get(
+        f"/_matrix/client/v3/rooms/{room_id}/messages", params={"dir": "b", "from": body["pos"], "limit": "2"},
+        headers=alice.headers,
+    ) as response:
+        assert response.status == 200, await response.text()
+        page = await response.json()
+    assert [e["content"].get("body") for e in page["chunk"]] == ["before", "root"]
+    async with http.get(
+        f"/_matrix/client/v1/rooms/{room_id}/relations/{root}", params={"from": body["pos"]}, headers=alice.headers
+    ) as response:
+        assert response.status == 200, await response.text()
+        related = await response.json()
+    assert [e["content"]["body"] for e in related["chunk"]] == ["before"]
+    # A pos still names its connection's snapshot exactly.
+    generation, number, events = body["pos"].split("_")
+    forged = f"{generation}_{number}_{int(events) + 1}"
+    assert (await sliding(http, alice, {}, pos=forged, status=400))["errcode"] == "M_UNKNOWN_POS"

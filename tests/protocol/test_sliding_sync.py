@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from veche.protocol.sliding_sync import (
+    Pos,
     ExtensionConfig,
     ListFilters,
     RoomConfig,
@@ -149,3 +150,15 @@ def test_room_config_equality_detects_changes():
     assert config_of([["m.room.name", ""]]) == config_of([["m.room.name", ""]])
     assert config_of([["m.room.name", ""]]) != config_of([["m.room.topic", ""]])
     assert isinstance(config_of([]), RoomConfig)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "s1_2_3", "t1-2", "ab12_1", "ab12_1_2_3", "AB12_1_2", "ab12_²_2", "ab12_1_-2", "ab12_1_02", f"ab12_1_{2**63}"]
+)
+def test_pos_parse_rejects(text):
+    assert Pos.parse(text) is None
+
+
+def test_pos_round_trip():
+    pos = Pos("0a1b2c3d", 4, 57)
+    assert Pos.parse(pos.serialize()) == pos

@@ -216,6 +216,42 @@ class SlidingSyncRequest:
     txn_id: str | None = None
 
 
+# A stream position is bound as a 64-bit SQL integer.
+_MAX_POSITION = 2**63
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    """A response's `pos`: `{generation}_{number}_{events}`, the connection's generation
+    (lower-case hex), the snapshot's number, and the events stream position the response
+    was built at. The last makes a `pos` usable as the `from` of /messages and /relations,
+    as a /v3/sync `next_batch` is (MSC4186 "Connections"), without the connection."""
+
+    generation: str
+    number: int
+    events: int
+
+    def serialize(self) -> str:
+        return f"{self.generation}_{self.number}_{self.events}"
+
+    @classmethod
+    def parse(cls, text: str) -> Pos | None:
+        parts = text.split("_")
+        if len(parts) != 3:
+            return None
+        generation, number, events = parts
+        if not generation or generation.strip("0123456789abcdef"):
+            return None
+        # isdigit() alone passes "²".
+        if not all(p.isascii() and p.isdigit() for p in (number, events)):
+            return None
+        if int(events) >= _MAX_POSITION:
+            return None
+        pos = cls(generation, int(number), int(events))
+        # One spelling per pos ("…_01" is not "…_1"), so a pos names one snapshot.
+        return pos if pos.serialize() == text else None
+
+
 def sort_by_activity(stamps: Mapping[str, int]) -> list[str]:
     """Rooms by most recent activity first; ties broken by room ID, so the order is stable."""
     return sorted(stamps, key=lambda room_id: (-stamps[room_id], room_id))

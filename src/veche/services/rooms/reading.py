@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from veche.errors import MatrixError, forbidden, not_found
 from veche.protocol.events import Event, StateKey
 from veche.protocol.filters import RoomEventFilter
+from veche.protocol.sliding_sync import Pos
 from veche.protocol.visibility import normalize_history_visibility
 from veche.services.rooms.serving import EventSerializer, IgnoredUsers, no_ignored_users
 from veche.services.rooms.visibility import HISTORY_KEY, HistoryVisibility
@@ -136,17 +137,22 @@ class RoomReader:
     # /messages
 
     async def parse_token(self, room_id: str, text: str) -> TopologicalToken:
-        """A /messages token (ours, "t…") or a /sync token ("s…"); 400 if neither."""
+        """A /messages token (ours, "t…"), a /sync token ("s…") or a sliding sync `pos`
+        (MSC4186); 400 if none."""
         if text.startswith("t"):
             try:
                 return TopologicalToken.parse(text)
             except ValueError:
                 raise MatrixError(400, "M_INVALID_PARAM", f"Invalid pagination token {text!r}") from None
-        try:
-            stream = StreamToken.parse(text)
-        except InvalidToken:
-            raise MatrixError(400, "M_INVALID_PARAM", f"Invalid pagination token {text!r}") from None
-        token = await self._events.get_topological_token_at_stream(room_id, stream.events)
+        pos = Pos.parse(text)
+        if pos is not None:
+            events = pos.events
+        else:
+            try:
+                events = StreamToken.parse(text).events
+            except InvalidToken:
+                raise MatrixError(400, "M_INVALID_PARAM", f"Invalid pagination token {text!r}") from None
+        token = await self._events.get_topological_token_at_stream(room_id, events)
         return token if token is not None else _FIRST
 
     async def messages(

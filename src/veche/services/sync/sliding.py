@@ -151,6 +151,8 @@ class SlidingSync:
         list_windows: dict[str, list[str]] = {}
         list_counts: dict[str, int] = {}
         configs: dict[str, list[RoomConfig]] = {}
+        # Room → the names of the lists whose window holds it (MSC4186 room `lists`).
+        room_lists: dict[str, list[str]] = {}
         for name, list_config in request.lists.items():
             filters = list_config.filters
             filtered = [r for r in ordered if filters.matches(facts[r])] if facts else ordered
@@ -158,13 +160,14 @@ class SlidingSync:
             list_windows[name] = list_config.window(filtered)
             for room_id in list_windows[name]:
                 configs.setdefault(room_id, []).append(list_config.room)
+                room_lists.setdefault(room_id, []).append(name)
         subscriptions = [r for r in request.subscriptions if r in candidates]
         for room_id in subscriptions:
             configs.setdefault(room_id, []).append(request.subscriptions[room_id])
         combined = {room_id: combine_configs(c) for room_id, c in configs.items()}
 
-        plans = await self._plans(user_id, combined, candidates, dm_rooms, base, now)
-        rooms, sent = await self._room_results(requester, plans, stamps, dm_rooms, base, now)
+        plans = await self._plans(user_id, combined, candidates, dm_rooms, room_lists, base, now)
+        rooms, sent = await self._room_results(requester, plans, stamps, dm_rooms, room_lists, base, now)
         fresh = frozenset(room_id for room_id, room in rooms.items() if room.get("initial"))
         joined = frozenset(r for r, m in candidates.items() if m.membership == "join")
         extensions = await self._extensions.build(
@@ -314,6 +317,7 @@ class SlidingSync:
         configs: Mapping[str, RoomConfig],
         candidates: Mapping[str, Membership],
         dm_rooms: frozenset[str],
+        room_lists: Mapping[str, list[str]],
         base: Snapshot,
         now: StreamToken,
     ) -> list[_Plan]:
@@ -340,6 +344,10 @@ class SlidingSync:
         with_news |= {
             r for ids in known.values() for r in ids if base.rooms[r].fields.get("is_dm") != (r in dm_rooms)
         }
+        # And the room moving into or out of a list's window (MSC4186 room `lists`).
+        with_news |= {
+            r for ids in known.values() for r in ids if base.rooms[r].fields.get("lists", []) != room_lists.get(r, [])
+        }
         for room_ids in known.values():
             for room_id in room_ids:
                 sent = base.rooms[room_id]
@@ -355,6 +363,7 @@ class SlidingSync:
         plans: list[_Plan],
         stamps: Mapping[str, int],
         dm_rooms: frozenset[str],
+        room_lists: Mapping[str, list[str]],
         base: Snapshot,
         now: StreamToken,
     ) -> tuple[dict[str, dict[str, Any]], dict[str, SentRoom]]:
@@ -372,14 +381,18 @@ class SlidingSync:
                 "bump_stamp": stamps[m.room_id],
                 "is_dm": m.room_id in dm_rooms,
             }
+            if room_lists.get(m.room_id):
+                room["lists"] = room_lists[m.room_id]
             if m.membership in ("invite", "knock"):
                 stripped = await self._stripped_state(m)
                 # `invite_state` is what Synapse and matrix-rust-sdk name it; the MSC now says `stripped_state`.
                 room["invite_state"] = room["stripped_state"] = stripped
             rooms[m.room_id] = room
-            sent[m.room_id] = SentRoom(now.events, m.membership, m.event_id, plan.config, {}, {})
+            sent[m.room_id] = SentRoom(
+                now.events, m.membership, m.event_id, plan.config, {}, {"lists": room_lists.get(m.room_id, [])}
+            )
         if full:
-            built, built_sent = await self._full_rooms(requester, full, stamps, dm_rooms, base, now)
+            built, built_sent = await self._full_rooms(requester, full, stamps, dm_rooms, room_lists, base, now)
             rooms.update(built)
             sent.update(built_sent)
         return rooms, sent
@@ -416,6 +429,7 @@ class SlidingSync:
         plans: list[_Plan],
         stamps: Mapping[str, int],
         dm_rooms: frozenset[str],
+        room_lists: Mapping[str, list[str]],
         base: Snapshot,
         now: StreamToken,
     ) -> tuple[dict[str, dict[str, Any]], dict[str, SentRoom]]:
@@ -499,6 +513,7 @@ class SlidingSync:
                 is_dm=room_id in dm_rooms,
                 bump_stamp=stamps[room_id],
                 membership=m.membership,
+                lists=room_lists.get(room_id, []),
             )
             if m.membership == "join":
                 fields.update(counts_json(sum_counts(list(unread.get(room_id, {}).values()))))
@@ -618,9 +633,9 @@ def _hero(user_id: str, member: dict[str, Any]) -> dict[str, Any]:
 
 def _changed_fields(fields: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
     """All set fields for an initial room; otherwise only those that changed (a name or
-    avatar removed is sent as null)."""
+    avatar removed is sent as null, a room no longer in any list as empty `lists`)."""
     if previous is None:
-        return {k: v for k, v in fields.items() if v is not None}
+        return {k: v for k, v in fields.items() if v is not None and v != []}
     changed = {k: v for k, v in fields.items() if previous.get(k) != v}
     return {k: v for k, v in changed.items() if v is not None or k in ("name", "avatar")}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from veche.protocol.events import StateKey
-from veche.protocol.sliding_sync import RoomConfig
+from veche.protocol.sliding_sync import Pos, RoomConfig
 from veche.services.streams import StreamToken
 
 ConnectionKey = tuple[str, str, str]
@@ -78,13 +78,12 @@ class Connections:
 
     def snapshot_at(self, key: ConnectionKey, pos: str) -> Snapshot:
         connection = self._connections.get(key)
-        generation, _, number_text = pos.partition("_")
-        digits = number_text.isascii() and number_text.isdigit()  # isdigit() alone passes "²"
-        if connection is None or generation != connection.generation or not digits:
+        parsed = Pos.parse(pos)
+        if connection is None or parsed is None or parsed.generation != connection.generation:
             raise UnknownPos(pos)
-        number = int(number_text)
+        number = parsed.number
         snapshot = connection.snapshots.get(number)
-        if snapshot is None:
+        if snapshot is None or _events_position(snapshot) != parsed.events:
             raise UnknownPos(pos)
         # The client has what `pos` stands for: earlier snapshots can no longer be asked for.
         for older in [n for n in connection.snapshots if n < number]:
@@ -105,7 +104,7 @@ class Connections:
         connection.snapshots[number] = snapshot
         while len(connection.snapshots) > MAX_SNAPSHOTS:
             del connection.snapshots[min(connection.snapshots)]
-        return f"{connection.generation}_{number}"
+        return Pos(connection.generation, number, _events_position(snapshot)).serialize()
 
     def forget_room(self, room_id: str) -> None:
         """Take a purged room out of every snapshot, as if it had never been sent."""
@@ -125,3 +124,7 @@ class Connections:
             del self._connections[old]
         while len(self._connections) >= MAX_CONNECTIONS:
             del self._connections[next(iter(self._connections))]
+
+
+def _events_position(snapshot: Snapshot) -> int:
+    return snapshot.token.events if snapshot.token is not None else 0

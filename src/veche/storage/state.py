@@ -28,11 +28,11 @@ MAX_CHAIN_LENGTH = 32
 SMALL_STATE_ENTRIES = 100
 
 NidState = Mapping[int, int]
+"""State as state_key_nid → event_nid."""
 SnapshotMemo = dict[int, tuple[int, NidState]]
 """Snapshots one transaction has stored or read: nid → (chain length, contents). The shared
 cache learns them only once the transaction commits; the transaction's later events need
 them at once."""
-"""State as state_key_nid → event_nid."""
 
 _REMOVED = 0  # event_nid in a delta that removes the key; real nids start at 1
 

@@ -24,7 +24,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def owner(request: web.Request) -> str:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         return user_id
 

@@ -53,7 +53,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def user_media(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         start = int_param(request, "from", 0)
         page, total = await media.user_media(
@@ -71,7 +70,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def delete_user_media(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         deleted = await media.delete_user_media(user_id)
         return json_response({"deleted_media": deleted, "total": len(deleted)})

@@ -47,7 +47,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def get_user(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         return json_response(await users.get_user(user_id))
 
     async def put_user(request: web.Request) -> web.Response:
@@ -89,7 +88,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def joined_rooms(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         room_ids = await hs.stores.rooms.get_rooms_for_user(user_id)
         return json_response({"joined_rooms": room_ids, "total": len(room_ids)})
@@ -97,7 +95,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def pushers(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         found = await hs.pushers.get_pushers(user_id)
         return json_response({"pushers": found, "total": len(found)})
@@ -114,7 +111,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     async def whois(request: web.Request) -> web.Response:
         await require_admin(hs, request)
         user_id = request.match_info["userId"]
-        users.require_local(user_id)
         await users.require_account(user_id)
         devices = await hs.accounts.list_devices(user_id)
         return json_response({"user_id": user_id, "devices": {d.device_id: device_info(d) for d in devices}})

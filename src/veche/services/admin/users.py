@@ -105,7 +105,7 @@ class UserAdmin:
 
     async def put_user(self, user_id: str, changes: UserChanges) -> bool:
         """Creates the account (True) or changes it (False)."""
-        self.require_local(user_id)
+        self._require_local(user_id)
         account = await self._accounts.get_account(user_id)
         password_hash = None if changes.password is None else await self._auth.hash_new_password(changes.password)
         if account is None:
@@ -131,36 +131,34 @@ class UserAdmin:
         return False
 
     async def deactivate(self, user_id: str) -> None:
-        self.require_local(user_id)
         await self.require_account(user_id)
         await self._auth.deactivate(user_id)
 
     async def reset_password(self, user_id: str, password: Any, *, logout_devices: bool) -> None:
-        self.require_local(user_id)
         await self.require_account(user_id)
         await self._auth.change_password(user_id, password, logout_devices=logout_devices, keep_device=None)
 
     async def is_admin(self, user_id: str) -> bool:
-        self.require_local(user_id)
         return (await self.require_account(user_id)).is_admin
 
     async def set_admin(self, requester: str, user_id: str, is_admin: bool) -> None:
-        self.require_local(user_id)
         await self.require_account(user_id)
         if user_id == requester and not is_admin:
             # Otherwise the last admin could leave the server without any.
             raise MatrixError(400, "M_INVALID_PARAM", "You may not demote yourself")
         await self._store.set_admin(user_id, is_admin)
 
-    def require_local(self, user_id: str) -> None:
-        if not user_id.endswith(":" + self._server_name) or not user_id.startswith("@"):
-            raise MatrixError(400, "M_INVALID_PARAM", "Only local users can be administered here")
-
     async def require_account(self, user_id: str) -> Account:
+        """The local user's account: 400 M_INVALID_PARAM for a remote user, 404 if there is none."""
+        self._require_local(user_id)
         account = await self._accounts.get_account(user_id)
         if account is None:
             raise not_found("User not found")
         return account
+
+    def _require_local(self, user_id: str) -> None:
+        if not user_id.endswith(":" + self._server_name) or not user_id.startswith("@"):
+            raise MatrixError(400, "M_INVALID_PARAM", "Only local users can be administered here")
 
     async def _change_profile(self, user_id: str, changes: UserChanges) -> None:
         if changes.set_displayname:

@@ -30,6 +30,7 @@ from veche.protocol.sliding_sync import (
     combine_configs,
     sort_by_activity,
 )
+from veche.protocol.spaces import SPACE_CHILD, is_valid_child
 from veche.services.notifier import Notifier
 from veche.services.push.counts import NotificationCounts, counts_json, sum_counts
 from veche.services.streams import Stream, StreamToken
@@ -272,7 +273,7 @@ class SlidingSync:
                 room_id: frozenset((data.get("m.tag") or {}).get("tags") or {})
                 for room_id, data in room_data.items()
             }
-        parents = await self._space_children({s for f in filters for s in f.spaces or ()}, candidates)
+        parents = await self._space_children({s for f in filters for s in f.spaces or ()}, candidates, states)
         facts = {}
         for room_id in ordered:
             state = states.get(room_id, {})
@@ -296,19 +297,26 @@ class SlidingSync:
         return facts
 
     async def _space_children(
-        self, spaces: set[str], candidates: Mapping[str, Membership]
+        self,
+        spaces: set[str],
+        candidates: Mapping[str, Membership],
+        states: Mapping[str, Mapping[StateKey, str]],
     ) -> dict[str, frozenset[str]]:
-        """room ID → the given spaces (joined ones only) naming it as a child."""
-        joined = [s for s in spaces if s in candidates and candidates[s].membership == "join"]
-        if not joined:
+        """room ID → the given spaces (joined ones only) naming it as a child, read from the
+        current state ids already at hand in one batch."""
+        links = {
+            event_id: space_id
+            for space_id in spaces
+            if space_id in candidates and candidates[space_id].membership == "join"
+            for (event_type, _), event_id in states.get(space_id, {}).items()
+            if event_type == SPACE_CHILD
+        }
+        if not links:
             return {}
         parents: dict[str, set[str]] = {}
-        for space_id in joined:
-            children = await self._stores.events.get_current_state(space_id, ["m.space.child"])
-            for (_, child), event in children.items():
-                # A child event without `via` has been removed (spaces.md).
-                if isinstance(event.content.get("via"), list) and event.content["via"]:
-                    parents.setdefault(child, set()).add(space_id)
+        for event_id, event in (await self._stores.events.get_events(links)).items():
+            if is_valid_child(event):
+                parents.setdefault(event.state_key or "", set()).add(links[event_id])
         return {room_id: frozenset(s) for room_id, s in parents.items()}
 
     async def _plans(

@@ -73,8 +73,7 @@ class Connections:
     def start(self, key: ConnectionKey) -> None:
         """A request without `pos`: the connection starts over."""
         self._connections.pop(key, None)
-        self._evict(key)
-        self._connections[key] = _Connection(secrets.token_hex(4))
+        self._open(key)
 
     def snapshot_at(self, key: ConnectionKey, pos: str) -> Snapshot:
         connection = self._connections.get(key)
@@ -96,9 +95,7 @@ class Connections:
         connection = self._connections.get(key)
         if connection is None:
             # Evicted while the request was being answered: its pos will be unknown.
-            connection = _Connection(secrets.token_hex(4))
-            self._evict(key)
-            self._connections[key] = connection
+            connection = self._open(key)
         number = connection.next_number
         connection.next_number += 1
         connection.snapshots[number] = snapshot
@@ -116,6 +113,12 @@ class Connections:
                         rooms={r: sent for r, sent in snapshot.rooms.items() if r != room_id},
                         activity={r: pos for r, pos in snapshot.activity.items() if r != room_id},
                     )
+
+    def _open(self, key: ConnectionKey) -> _Connection:
+        """A new generation for `key`, making room for it first."""
+        self._evict(key)
+        connection = self._connections[key] = _Connection(secrets.token_hex(4))
+        return connection
 
     def _evict(self, key: ConnectionKey) -> None:
         device = key[:2]

@@ -4,11 +4,11 @@ delete a user's uploads, and how much each user uploaded."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, require_admin, room_id_param
+from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, page_json, require_admin, room_id_param
 from veche.api.http import json_response
 from veche.services.admin.media import USAGE_ORDER, UsageQuery
 from veche.storage.admin_media import USER_MEDIA_ORDER
@@ -62,10 +62,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             order_by=choice_param(request, "order_by", frozenset(USER_MEDIA_ORDER), "created_ts"),
             reverse=choice_param(request, "dir", ("f", "b"), "f") == "b",
         )
-        body: dict[str, Any] = {"media": page, "total": total}
-        if start + len(page) < total:
-            body["next_token"] = start + len(page)
-        return json_response(body)
+        return json_response(page_json("media", page, total, start))
 
     async def delete_user_media(request: web.Request) -> web.Response:
         await require_admin(hs, request)
@@ -87,10 +84,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             search_term=request.query.get("search_term"),
         )
         page, total = await media.usage(query)
-        body: dict[str, Any] = {"users": page, "total": total}
-        if query.start + len(page) < total:
-            body["next_token"] = query.start + len(page)
-        return json_response(body)
+        return json_response(page_json("users", page, total, query.start))
 
     item = "{server_name}/{media_id}"
     return [

@@ -3,11 +3,11 @@ reports users made with POST /rooms/{roomId}/report/{eventId}."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, require_admin
+from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, page_json, require_admin
 from veche.api.http import json_response
 from veche.errors import MatrixError
 
@@ -29,10 +29,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             reporter=request.query.get("user_id"),
             room_id=request.query.get("room_id"),
         )
-        body: dict[str, Any] = {"event_reports": page, "total": total}
-        if start + len(page) < total:
-            body["next_token"] = start + len(page)
-        return json_response(body)
+        return json_response(page_json("event_reports", page, total, start))
 
     async def get_report(request: web.Request) -> web.Response:
         await require_admin(hs, request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,15 @@ async def require_admin(hs: HomeServer, request: web.Request) -> TokenInfo:
     if account is None or not account.is_admin:
         raise forbidden("You are not a server admin")
     return requester
+
+
+def page_json(key: str, page: list[Any], total: int, start: int) -> dict[str, Any]:
+    """Synapse's paged listing: the page under `key`, how many there are in all, and
+    `next_token`, where the next page starts, if there is one."""
+    body: dict[str, Any] = {key: page, "total": total}
+    if start + len(page) < total:
+        body["next_token"] = start + len(page)
+    return body
 
 
 def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:

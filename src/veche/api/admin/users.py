@@ -20,6 +20,7 @@ from veche.api.admin.requests import (
     bool_param,
     choice_param,
     int_param,
+    page_json,
     require_admin,
 )
 from veche.api.client.admin import device_info
@@ -39,9 +40,10 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         await require_admin(hs, request)
         query = _user_query(request)
         page, total = await users.list_users(query)
-        body: dict[str, Any] = {"users": page, "total": total}
-        if query.start + len(page) < total:
-            body["next_token"] = str(query.start + len(page))
+        body = page_json("users", page, total, query.start)
+        if "next_token" in body:
+            # A string in Synapse's user listing, unlike its other listings.
+            body["next_token"] = str(body["next_token"])
         return json_response(body)
 
     async def get_user(request: web.Request) -> web.Response:

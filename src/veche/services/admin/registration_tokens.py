@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from veche.errors import MatrixError, not_found
-from veche.protocol.registration_tokens import MAX_TOKEN_LENGTH, generate_token, is_valid_token
+from veche.protocol.registration_tokens import DEFAULT_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_valid_token
 from veche.storage.registration_tokens import UNCHANGED, RegistrationToken, RegistrationTokenStore
 
 
@@ -31,7 +31,7 @@ class RegistrationTokenAdmin:
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("token")
         if token is None:
-            length = body.get("length", 16)
+            length = body.get("length", DEFAULT_TOKEN_LENGTH)
             if not _is_int(length) or not 1 <= length <= MAX_TOKEN_LENGTH:
                 raise _invalid(f"length must be an integer from 1 to {MAX_TOKEN_LENGTH}")
             token = generate_token(length)

@@ -11,6 +11,7 @@ from veche.protocol.appservice import (
     InvalidRegistration,
     check_registrations,
     is_event_interesting,
+    is_room_of_interest,
     parse_registration,
 )
 
@@ -37,7 +38,8 @@ def _data(**changes: Any) -> dict[str, Any]:
 def _interesting(reg: Any, **event: Any) -> bool:
     fields = {"sender": "@alice:example.org", "room_id": "!r:example.org", "state_key": None, "event_type": "m.room.message"}
     fields.update(event)
-    return is_event_interesting(reg, SERVER, **fields)
+    room = {key: fields.pop(key) for key in ("room_id", "room_aliases", "room_members") if key in fields}
+    return is_event_interesting(reg, SERVER, **fields) or is_room_of_interest(reg, SERVER, **room)
 
 
 def test_the_spec_example_parses() -> None:

@@ -77,19 +77,32 @@ def is_event_interesting(
     server_name: str,
     *,
     sender: str,
-    room_id: str,
     state_key: str | None,
     event_type: str,
+) -> bool:
+    """Whether the service should receive the event for its sender or, of a membership
+    event, its target (application-service-api.md, "Pushing events"). An event of a room
+    that `is_room_of_interest` interests it too."""
+    if registration.is_user_interesting(sender, server_name):
+        return True
+    return (
+        event_type == "m.room.member"
+        and state_key is not None
+        and registration.is_user_interesting(state_key, server_name)
+    )
+
+
+def is_room_of_interest(
+    registration: Registration,
+    server_name: str,
+    *,
+    room_id: str,
     room_aliases: Iterable[str] = (),
     room_members: Iterable[str] = (),
 ) -> bool:
-    """Whether the service should receive the event (application-service-api.md,
-    "Pushing events"). `room_members`: the room's joined local users."""
-    if registration.is_user_interesting(sender, server_name):
-        return True
-    if event_type == "m.room.member" and state_key is not None:
-        if registration.is_user_interesting(state_key, server_name):
-            return True
+    """Whether every event of the room interests the service: the room is in its rooms
+    namespace, one of its aliases in the aliases namespace, or one of the service's users
+    among `room_members` (the room's joined local users)."""
     if registration.is_room_interesting(room_id):
         return True
     if any(registration.is_alias_interesting(alias) for alias in room_aliases):

@@ -3,13 +3,14 @@
 
 Each service with a URL follows the event stream from a durable position of its own
 (`AppServiceStore`): a task reads the events committed above it in stream order, keeps
-those that interest the service (`protocol.appservice.is_event_interesting`) and PUTs them
-as one transaction; only once the service has answered 200 does the position move past
-them. So every event reaches the service at least once, in order, across crashes and
-restarts. A failed transaction is retried, the same body under the same ID, with
-exponential back-off (capped); the service's other events wait behind it. A transaction's
-ID is made of the stream positions it spans, so a transaction repeated after a restart
-carries the same ID and the service can drop it as already seen.
+those that interest the service (`protocol.appservice.is_event_interesting`, or of a room
+that does: `is_room_of_interest`) and PUTs them as one transaction; only once the service
+has answered 200 does the position move past them. So every event reaches the service at
+least once, in order, across crashes and restarts. A failed transaction is retried, the
+same body under the same ID, with exponential back-off (capped); the service's other
+events wait behind it. A transaction's ID is made of the stream positions it spans, so a
+transaction repeated after a restart carries the same ID and the service can drop it as
+already seen.
 
 The send path only wakes the tasks (`on_event`, an after-persist hook): no statement runs
 in it. A stretch of stream that interests no service is skipped with its position written
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from veche.protocol.appservice import Registration, is_event_interesting
+from veche.protocol.appservice import Registration, is_event_interesting, is_room_of_interest
 from veche.protocol.client_events import format_client_event
 from veche.protocol.events import Event
 from veche.services.appservices.client import AppServiceClient, AppServiceError
@@ -183,26 +184,33 @@ class TransactionPusher:
         rows = await self._store.events_between(lower, upper, MAX_EVENTS)
         reached = rows[-1][1] if len(rows) == MAX_EVENTS else upper
         found = await self._events.get_events([event_id for event_id, _ in rows])
+        joined = await self._members.joined_many({event.room_id for event in found.values()})
+        rooms: dict[str, bool] = {}
         now = self._clock()
         chosen = []
         for event_id, _ in rows:
             event = found.get(event_id)
             if event is None:
                 continue
-            fields = {
-                "sender": event.sender,
-                "room_id": event.room_id,
-                "state_key": event.state_key,
-                "event_type": event.type,
-                "room_members": await self._members.joined(event.room_id),
-            }
-            interesting = is_event_interesting(reg, self._server_name, **fields)
-            if not interesting and reg.aliases:
-                aliases = await self._aliases_of(event.room_id)
-                interesting = is_event_interesting(reg, self._server_name, room_aliases=aliases, **fields)
-            if interesting:
+            if is_event_interesting(
+                reg, self._server_name, sender=event.sender, state_key=event.state_key, event_type=event.type
+            ) or await self._is_room_of_interest(reg, event.room_id, joined[event.room_id], rooms):
                 chosen.append(format_client_event(event, now_ms=now))
         return chosen, reached
+
+    async def _is_room_of_interest(
+        self, reg: Registration, room_id: str, members: frozenset[str], known: dict[str, bool]
+    ) -> bool:
+        """Whether all the room's events interest `reg`, remembered in `known` (one batch's
+        answers): the rules ask of every member and may read the room's aliases."""
+        interesting = known.get(room_id)
+        if interesting is None:
+            interesting = is_room_of_interest(reg, self._server_name, room_id=room_id, room_members=members)
+            if not interesting and reg.aliases:
+                aliases = await self._aliases_of(room_id)
+                interesting = is_room_of_interest(reg, self._server_name, room_id=room_id, room_aliases=aliases)
+            known[room_id] = interesting
+        return interesting
 
     def forget_room(self, room_id: str) -> None:
         self._room_aliases.pop(room_id, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tests.api.reading_helpers import put_state
 from tests.api.test_notifications import record_statements
 
 PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
@@ -22,14 +23,6 @@ async def create_room(http, user, **body):
 async def send(http, user, room_id, body, txn, event_type="m.room.message"):
     async with http.put(
         f"/_matrix/client/v3/rooms/{room_id}/send/{event_type}/{txn}", json=body, headers=user.headers
-    ) as response:
-        assert response.status == 200, await response.text()
-        return (await response.json())["event_id"]
-
-
-async def put_state(http, user, room_id, event_type, content, state_key=""):
-    async with http.put(
-        f"/_matrix/client/v3/rooms/{room_id}/state/{event_type}/{state_key}", json=content, headers=user.headers
     ) as response:
         assert response.status == 200, await response.text()
         return (await response.json())["event_id"]

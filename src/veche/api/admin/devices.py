@@ -10,7 +10,7 @@ from aiohttp import web
 
 from veche.api.admin.requests import ADMIN_V2, require_admin
 from veche.api.http import json_response, read_json_body
-from veche.errors import MatrixError
+from veche.errors import invalid_param
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -45,7 +45,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
             return json_response({})
         display_name = body["display_name"]
         if display_name is not None and not isinstance(display_name, str):
-            raise MatrixError(400, "M_INVALID_PARAM", "display_name must be a string")
+            raise invalid_param("display_name must be a string")
         await devices.rename(user_id, device_id, display_name)
         return json_response({})
 
@@ -60,7 +60,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         body = await read_json_body(request)
         device_ids = body.get("devices")
         if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
-            raise MatrixError(400, "M_INVALID_PARAM", "devices must be a list of device IDs")
+            raise invalid_param("devices must be a list of device IDs")
         await devices.delete(user_id, device_ids)
         return json_response({})
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from veche.api.admin.requests import ADMIN_V1, choice_param, int_param, page_json, require_admin
 from veche.api.http import json_response
-from veche.errors import MatrixError
+from veche.errors import invalid_param
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -50,5 +50,5 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
 def _report_id(request: web.Request) -> int:
     raw = request.match_info["reportId"]
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise MatrixError(400, "M_INVALID_PARAM", "The report ID must be a positive integer")
+        raise invalid_param("The report ID must be a positive integer")
     return int(raw)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from veche.errors import MatrixError, forbidden
+from veche.errors import forbidden, invalid_param
 
 if TYPE_CHECKING:
     from veche.homeserver import HomeServer
@@ -42,12 +42,12 @@ def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0
     try:
         value = int(raw)
     except ValueError:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be an integer") from None
+        raise invalid_param(f"Query parameter {name!r} must be an integer") from None
     if value < minimum:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be at least {minimum}")
+        raise invalid_param(f"Query parameter {name!r} must be at least {minimum}")
     if value > MAX_QUERY_INT:
         # Beyond what a database integer (or a JSON number in a client) holds.
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} is too large")
+        raise invalid_param(f"Query parameter {name!r} is too large")
     return value
 
 
@@ -56,26 +56,26 @@ def bool_param(request: web.Request, name: str, default: bool | None) -> bool | 
     if raw is None:
         return default
     if raw not in ("true", "false"):
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be true or false")
+        raise invalid_param(f"Query parameter {name!r} must be true or false")
     return raw == "true"
 
 
 def choice_param(request: web.Request, name: str, choices: tuple[str, ...] | frozenset[str], default: str) -> str:
     value = request.query.get(name, default)
     if value not in choices:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Query parameter {name!r} must be one of {sorted(choices)}")
+        raise invalid_param(f"Query parameter {name!r} must be one of {sorted(choices)}")
     return value
 
 
 def body_flag(body: dict[str, object], name: str, default: bool) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
-        raise MatrixError(400, "M_INVALID_PARAM", f"{name} must be a boolean")
+        raise invalid_param(f"{name} must be a boolean")
     return value
 
 
 def room_id_param(request: web.Request) -> str:
     room_id = request.match_info["roomId"]
     if not room_id.startswith("!"):
-        raise MatrixError(400, "M_INVALID_PARAM", f"{room_id!r} is not a valid room ID")
+        raise invalid_param(f"{room_id!r} is not a valid room ID")
     return room_id

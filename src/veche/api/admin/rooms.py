@@ -22,7 +22,7 @@ from veche.api.admin.requests import (
 )
 from veche.api.client.auth_helpers import read_optional_json_body
 from veche.api.http import json_response, read_json_body
-from veche.errors import MatrixError
+from veche.errors import MatrixError, invalid_param, missing_param
 from veche.services.admin.rooms import (
     DEFAULT_NOTICE_MESSAGE,
     DEFAULT_NOTICE_ROOM_NAME,
@@ -91,7 +91,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         room_id = room_id_param(request)
         body = await read_json_body(request)
         if "block" not in body:
-            raise MatrixError(400, "M_MISSING_PARAM", "Missing block")
+            raise missing_param("Missing block")
         blocked = body_flag(body, "block", False)
         await rooms.block(requester.user_id, room_id, blocked)
         return json_response({"block": blocked})
@@ -143,7 +143,7 @@ def _deletion(body: dict[str, Any]) -> RoomDeletion:
     message = body.get("message", DEFAULT_NOTICE_MESSAGE)
     for key, value in (("new_room_user_id", new_room_user_id), ("room_name", room_name), ("message", message)):
         if value is not None and not isinstance(value, str):
-            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be a string")
+            raise invalid_param(f"{key} must be a string")
     return RoomDeletion(
         block=body_flag(body, "block", False),
         purge=body_flag(body, "purge", True),

@@ -26,7 +26,7 @@ from veche.api.admin.requests import (
 from veche.api.client.admin import device_info
 from veche.api.client.auth_helpers import read_optional_json_body
 from veche.api.http import json_response, read_json_body
-from veche.errors import MatrixError, missing_param
+from veche.errors import invalid_param, missing_param
 from veche.services.admin.users import ORDER_KEYS, UserChanges, UserQuery
 
 if TYPE_CHECKING:
@@ -149,16 +149,16 @@ def _user_query(request: web.Request) -> UserQuery:
 def _user_changes(body: dict[str, Any]) -> UserChanges:
     password = body.get("password")
     if password is not None and not isinstance(password, str):
-        raise MatrixError(400, "M_INVALID_PARAM", "password must be a string")
+        raise invalid_param("password must be a string")
     for key in ("displayname", "avatar_url"):
         if body.get(key) is not None and not isinstance(body[key], str):
-            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be a string")
+            raise invalid_param(f"{key} must be a string")
     for key in ("threepids", "external_ids"):
         value = body.get(key)
         if value is not None and not isinstance(value, list):
-            raise MatrixError(400, "M_INVALID_PARAM", f"{key} must be a list")
+            raise invalid_param(f"{key} must be a list")
         if value:
-            raise MatrixError(400, "M_INVALID_PARAM", f"This server does not support {key}")
+            raise invalid_param(f"This server does not support {key}")
     admin = body.get("admin")
     deactivated = body.get("deactivated")
     return UserChanges(

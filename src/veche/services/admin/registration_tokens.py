@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from veche.errors import MatrixError, not_found
+from veche.errors import invalid_param, not_found
 from veche.protocol.registration_tokens import DEFAULT_TOKEN_LENGTH, MAX_TOKEN_LENGTH, generate_token, is_valid_token
 from veche.storage.registration_tokens import UNCHANGED, RegistrationToken, RegistrationTokenStore
 
@@ -33,14 +33,14 @@ class RegistrationTokenAdmin:
         if token is None:
             length = body.get("length", DEFAULT_TOKEN_LENGTH)
             if not _is_int(length) or not 1 <= length <= MAX_TOKEN_LENGTH:
-                raise _invalid(f"length must be an integer from 1 to {MAX_TOKEN_LENGTH}")
+                raise invalid_param(f"length must be an integer from 1 to {MAX_TOKEN_LENGTH}")
             token = generate_token(length)
         elif not isinstance(token, str) or not is_valid_token(token):
-            raise _invalid(f"token must be 1 to {MAX_TOKEN_LENGTH} characters of A-Z a-z 0-9 . _ ~ -")
+            raise invalid_param(f"token must be 1 to {MAX_TOKEN_LENGTH} characters of A-Z a-z 0-9 . _ ~ -")
         uses_allowed = _uses_allowed(body.get("uses_allowed"))
         expiry_ts = _expiry(body.get("expiry_time"))
         if not await self._store.create(token, uses_allowed, expiry_ts):
-            raise _invalid("Token already exists")
+            raise invalid_param("Token already exists")
         return await self.get(token)
 
     async def update(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def token_json(token: RegistrationToken) -> dict[str, Any]:
 
 def _uses_allowed(value: Any) -> int | None:
     if value is not None and (not _is_int(value) or value < 0):
-        raise _invalid("uses_allowed must be a non-negative integer or null")
+        raise invalid_param("uses_allowed must be a non-negative integer or null")
     return value
 
 
@@ -76,18 +76,14 @@ def _expiry(value: Any) -> int | None:
     if value is None:
         return None
     if not _is_int(value):
-        raise _invalid("expiry_time must be an integer or null")
+        raise invalid_param("expiry_time must be an integer or null")
     if value < _now_ms():
-        raise _invalid("expiry_time must not be in the past")
+        raise invalid_param("expiry_time must not be in the past")
     return value
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _invalid(message: str) -> MatrixError:
-    return MatrixError(400, "M_INVALID_PARAM", message)
 
 
 def _now_ms() -> int:

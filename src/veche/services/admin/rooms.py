@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from veche.errors import MatrixError, forbidden, not_found
+from veche.errors import MatrixError, forbidden, invalid_param, not_found
 from veche.services.admin.room_purge import RoomPurger
 from veche.services.rooms.creation import RoomCreator
 from veche.services.rooms.membership import RoomMembership
@@ -288,10 +288,10 @@ class RoomAdmin:
 
     async def _require_local_account(self, user_id: str) -> None:
         if not user_id.endswith(":" + self._server_name):
-            raise MatrixError(400, "M_INVALID_PARAM", "new_room_user_id must be a local user")
+            raise invalid_param("new_room_user_id must be a local user")
         account = await self._accounts.get_account(user_id)
         if account is None or account.deactivated:
-            raise MatrixError(400, "M_INVALID_PARAM", f"User {user_id} does not exist or is deactivated")
+            raise invalid_param(f"User {user_id} does not exist or is deactivated")
 
     async def _summary(self, counts: RoomCounts, published: set[str]) -> dict[str, Any]:
         state = await self._events.get_current_state(counts.room_id, SUMMARY_TYPES)

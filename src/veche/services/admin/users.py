@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from veche.errors import MatrixError, not_found
+from veche.errors import invalid_param, not_found
 from veche.protocol.profiles import AVATAR_URL, DISPLAYNAME
 from veche.services.auth import AuthService
 from veche.services.devices import DeviceService
@@ -116,7 +116,7 @@ class UserAdmin:
             return True
         if changes.deactivated is False and account.deactivated:
             if password_hash is None and account.password_hash is None:
-                raise MatrixError(400, "M_INVALID_PARAM", "Must provide a password to re-activate an account")
+                raise invalid_param("Must provide a password to re-activate an account")
             await self._store.reactivate(user_id)
         if password_hash is not None:
             await self._accounts.set_password_hash(user_id, password_hash)
@@ -145,7 +145,7 @@ class UserAdmin:
         await self.require_account(user_id)
         if user_id == requester and not is_admin:
             # Otherwise the last admin could leave the server without any.
-            raise MatrixError(400, "M_INVALID_PARAM", "You may not demote yourself")
+            raise invalid_param("You may not demote yourself")
         await self._store.set_admin(user_id, is_admin)
 
     async def require_account(self, user_id: str) -> Account:
@@ -158,7 +158,7 @@ class UserAdmin:
 
     def _require_local(self, user_id: str) -> None:
         if not user_id.endswith(":" + self._server_name) or not user_id.startswith("@"):
-            raise MatrixError(400, "M_INVALID_PARAM", "Only local users can be administered here")
+            raise invalid_param("Only local users can be administered here")
 
     async def _change_profile(self, user_id: str, changes: UserChanges) -> None:
         if changes.set_displayname:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from veche.errors import bad_json, forbidden, not_found
+from veche.errors import bad_json, forbidden, invalid_param, not_found
 from veche.services.notifier import Notifier
 from veche.services.rooms.members import LocalMembers
 from veche.services.streams import Stream
@@ -119,6 +119,8 @@ class PresenceService:
 
     async def set_presence_from_sync(self, user_id: str, state: str) -> None:
         """The `set_presence` of a /sync request (sync.yaml): offline leaves presence alone."""
+        if state not in PRESENCE_STATES:
+            raise invalid_param(f"set_presence must be one of {', '.join(PRESENCE_STATES)}")
         now = self._now()
         self._last_seen[user_id] = now
         current = self._live.get(user_id)

@@ -34,8 +34,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         except SlidingSyncRequestError as e:
             raise MatrixError(400, e.errcode, str(e)) from None
         set_presence = query.get("set_presence", body.get("set_presence", "online"))
-        if set_presence not in ("online", "offline", "unavailable"):
-            raise invalid_param("set_presence must be online, offline or unavailable")
         await hs.user_data.presence.set_presence_from_sync(requester.user_id, set_presence)
         return json_response(await hs.sliding_sync.sync(requester, parsed))
 

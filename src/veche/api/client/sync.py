@@ -23,8 +23,6 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         since = _parse_since(query.get("since"))
         sync_filter = await _resolve_filter(hs, requester.user_id, query.get("filter"))
         set_presence = query.get("set_presence", "online")
-        if set_presence not in ("online", "offline", "unavailable"):
-            raise invalid_param("set_presence must be online, offline or unavailable")
         await hs.user_data.presence.set_presence_from_sync(requester.user_id, set_presence)
         body = await hs.sync.sync(
             requester,

@@ -44,18 +44,22 @@ def quick_retries(homeserver: HomeServer) -> None:
     homeserver.appservice_pusher.initial_retry_seconds = 0.05
 
 
-async def _json(response: aiohttp.ClientResponse) -> Any:
-    return await response.json()
-
-
-async def _register_ghost(http: aiohttp.ClientSession, localpart: str = "bridge_alice") -> dict[str, Any]:
+async def _register_as_service(
+    http: aiohttp.ClientSession, localpart: str, headers: dict[str, str] = AS_HEADERS
+) -> tuple[int, dict[str, Any]]:
+    """POST /register with the m.login.application_service type: the status and body."""
     async with http.post(
         "/_matrix/client/v3/register",
         json={"type": "m.login.application_service", "username": localpart, "inhibit_login": True},
-        headers=AS_HEADERS,
+        headers=headers,
     ) as response:
-        assert response.status == 200, await response.text()
-        return await response.json()
+        return response.status, await response.json()
+
+
+async def _register_ghost(http: aiohttp.ClientSession, localpart: str = "bridge_alice") -> dict[str, Any]:
+    status, body = await _register_as_service(http, localpart)
+    assert status == 200, body
+    return body
 
 
 async def _public_room(http: aiohttp.ClientSession, headers: dict[str, str]) -> str:
@@ -136,21 +140,13 @@ async def test_appservice_registration_and_exclusivity(http: aiohttp.ClientSessi
     body = await _register_ghost(http)
     assert body["user_id"] == GHOST
     assert "access_token" not in body
-    async with http.post(
-        "/_matrix/client/v3/register",
-        json={"type": "m.login.application_service", "username": "bridge_alice", "inhibit_login": True},
-        headers=AS_HEADERS,
-    ) as response:
-        assert response.status == 400
-        assert (await response.json())["errcode"] == "M_USER_IN_USE"
+    status, body = await _register_as_service(http, "bridge_alice")
+    assert status == 400
+    assert body["errcode"] == "M_USER_IN_USE"
     # Outside the namespace.
-    async with http.post(
-        "/_matrix/client/v3/register",
-        json={"type": "m.login.application_service", "username": "carol", "inhibit_login": True},
-        headers=AS_HEADERS,
-    ) as response:
-        assert response.status == 400
-        assert (await response.json())["errcode"] == "M_EXCLUSIVE"
+    status, body = await _register_as_service(http, "carol")
+    assert status == 400
+    assert body["errcode"] == "M_EXCLUSIVE"
     # Ordinary registration cannot take a name the service owns.
     async with http.post(
         "/_matrix/client/v3/register",
@@ -164,12 +160,8 @@ async def test_appservice_registration_and_exclusivity(http: aiohttp.ClientSessi
 
 async def test_appservice_type_needs_an_as_token(http: aiohttp.ClientSession, make_user: Any) -> None:
     alice: TestUser = await make_user("alice")
-    async with http.post(
-        "/_matrix/client/v3/register",
-        json={"type": "m.login.application_service", "username": "bridge_x", "inhibit_login": True},
-        headers=alice.headers,
-    ) as response:
-        assert response.status == 401
+    status, _ = await _register_as_service(http, "bridge_x", alice.headers)
+    assert status == 401
 
 
 async def test_appservice_login(http: aiohttp.ClientSession) -> None:

@@ -17,12 +17,8 @@ MESSAGES = 10
 
 @pytest.fixture
 async def fake_as() -> AsyncIterator[FakeAppService]:
-    service = FakeAppService()
-    await service.start()
-    try:
+    async with FakeAppService() as service:
         yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture

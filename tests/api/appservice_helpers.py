@@ -30,6 +30,13 @@ class FakeAppService:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
+    async def __aenter__(self) -> FakeAppService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_put("/_matrix/app/v1/transactions/{txnId}", self._transaction)

@@ -24,12 +24,8 @@ GHOST = f"@bridge_alice:{SERVER_NAME}"
 
 @pytest.fixture
 async def fake_as() -> AsyncIterator[FakeAppService]:
-    service = FakeAppService()
-    await service.start()
-    try:
+    async with FakeAppService() as service:
         yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture

@@ -173,6 +173,11 @@ async def test_appservice_login(http: aiohttp.ClientSession) -> None:
         assert (await response.json())["user_id"] == GHOST
     async with http.post("/_matrix/client/v3/login", json=login) as response:
         assert response.status == 401
+    for outside in ("carol", "bridge_unregistered"):
+        other = {**login, "identifier": {"type": "m.id.user", "user": outside}}
+        async with http.post("/_matrix/client/v3/login", json=other, headers=AS_HEADERS) as response:
+            assert response.status == 403
+            assert (await response.json())["errcode"] == "M_FORBIDDEN"
 
 
 async def test_exclusive_aliases(http: aiohttp.ClientSession, make_user: Any) -> None:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from veche.api.client.auth_helpers import client_ip, session_body
 from veche.api.http import CLIENT_PREFIX, extract_access_token, json_response, read_json_body
-from veche.errors import MatrixError, forbidden, missing_param
+from veche.errors import MatrixError, missing_param
 from veche.services.auth import Session, session_params
 
 if TYPE_CHECKING:
@@ -39,10 +39,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         if reg is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", NOT_AN_APPSERVICE)
         user_id = auth_service.user_from_identifier(body)
-        if not reg.is_user_interesting(user_id, hs.config.server_name):
-            raise forbidden(f"{user_id} is not in the application service's namespace")
-        if not await hs.accounts.user_id_exists(user_id):
-            raise forbidden(f"{user_id} has not been registered")
+        await hs.appservices.check_login(reg, user_id)
         ip = client_ip(request)
         return await auth_service.start_session(user_id, device_id, display_name, want_refresh, ip)
 

@@ -52,6 +52,14 @@ class AppServices:
     def by_token(self, token: str) -> Registration | None:
         return self._by_token.get(token)
 
+    async def check_login(self, reg: Registration, user_id: str) -> None:
+        """m.login.application_service logs in only a registered user of the service's
+        users namespace (application-service-api.md, "Server admin style permissions")."""
+        if not reg.is_user_interesting(user_id, self.server_name):
+            raise forbidden(f"{user_id} is not in the application service's namespace")
+        if not await self._accounts.user_id_exists(user_id):
+            raise forbidden(f"{user_id} has not been registered")
+
     # Identity assertion
 
     async def requester(self, reg: Registration, user_id: str | None, device_id: str | None) -> TokenInfo:

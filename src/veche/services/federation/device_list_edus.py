@@ -78,11 +78,8 @@ class DeviceListRelay:
         servers.discard(self._server_name)
         if not servers or await self._was_joined(event, user_id):
             return
-        rooms = self._stores.rooms
-        others = [room_id for room_id in await rooms.get_rooms_for_user(user_id) if room_id != event.room_id]
-        # The uncached rooms' members in one query, not one per room the user is in.
-        for members in (await rooms.get_many_joined_members(others)).values():
-            servers.difference_update(server_of(member) for member in members)
+        others = [r for r in await self._stores.rooms.get_rooms_for_user(user_id) if r != event.room_id]
+        servers -= await self._sender.servers_in_rooms(others)
         if not servers:
             return
         edus: list[tuple[str, dict[str, Any]]] = []

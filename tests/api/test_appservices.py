@@ -113,6 +113,10 @@ async def test_a_deactivated_ghost_cannot_be_acted_as(http: aiohttp.ClientSessio
     await homeserver.auth_service.deactivate(GHOST)
     async with http.get(whoami, headers=AS_HEADERS) as response:
         assert response.status == 403
+    login = {"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": GHOST}}
+    async with http.post("/_matrix/client/v3/login", json=login, headers=AS_HEADERS) as response:
+        assert response.status == 403
+        assert (await response.json())["errcode"] == "M_USER_DEACTIVATED"
 
 
 async def test_masquerading_on_a_device(http: aiohttp.ClientSession) -> None:

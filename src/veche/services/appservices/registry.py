@@ -57,8 +57,11 @@ class AppServices:
         users namespace (application-service-api.md, "Server admin style permissions")."""
         if not reg.is_user_interesting(user_id, self.server_name):
             raise forbidden(f"{user_id} is not in the application service's namespace")
-        if not await self._accounts.user_id_exists(user_id):
+        account = await self._accounts.get_account(user_id)
+        if account is None:
             raise forbidden(f"{user_id} has not been registered")
+        if account.deactivated:
+            raise MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated")
 
     # Identity assertion
 

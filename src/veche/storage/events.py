@@ -817,6 +817,22 @@ class EventStore:
         events = await self.get_events(state_ids.values())
         return {key: events[event_id] for key, event_id in state_ids.items() if event_id in events}
 
+    async def get_many_current_states(
+        self, room_ids: list[str], types: Iterable[str]
+    ) -> dict[str, dict[StateKey, Event]]:
+        """`get_current_state` of `types` for many rooms: the uncached rooms' state read in
+        one query, and all the events in one look-up."""
+        wanted = set(types)
+        picked = {
+            room_id: {key: event_id for key, event_id in state.items() if key[0] in wanted}
+            for room_id, state in (await self._state.get_many_current_state_ids(room_ids)).items()
+        }
+        events = await self.get_events(event_id for state in picked.values() for event_id in state.values())
+        return {
+            room_id: {key: events[event_id] for key, event_id in state.items() if event_id in events}
+            for room_id, state in picked.items()
+        }
+
     async def get_current_state_event(self, room_id: str, event_type: str, state_key: str = "") -> Event | None:
         state_ids = await self._state.get_current_state_ids(room_id, [event_type])
         event_id = state_ids.get((event_type, state_key))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veche.errors import MatrixError, forbidden, invalid_param, not_found
+from veche.protocol.events import Event, StateKey
 from veche.services.admin.room_purge import RoomPurger
 from veche.services.rooms.creation import RoomCreator
 from veche.services.rooms.membership import RoomMembership
@@ -144,7 +145,9 @@ class RoomAdmin:
     async def list_rooms(self, query: RoomQuery) -> tuple[list[dict[str, Any]], int]:
         """One page of the rooms matching `query`, and how many match in all."""
         published = set(await self._directory.published_rooms())
-        rooms = [await self._summary(counts, published) for counts in await self._store.list_rooms()]
+        listed = await self._store.list_rooms()
+        states = await self._events.get_many_current_states([c.room_id for c in listed], SUMMARY_TYPES)
+        rooms = [_summary(counts, published, states.get(counts.room_id, {})) for counts in listed]
         if query.search_term:
             needle = query.search_term.lower()
             rooms = [r for r in rooms if _matches(r, needle)]
@@ -161,7 +164,7 @@ class RoomAdmin:
         if not found:
             raise not_found("Room not found")
         published = {room_id} if await self._directory.is_published(room_id) else set()
-        details = await self._summary(found[0], published)
+        details = _summary(found[0], published, await self._events.get_current_state(room_id, SUMMARY_TYPES))
         state = await self._events.get_current_state(room_id, ["m.room.avatar", "m.room.topic"])
         details["avatar"] = state_content_field(state, "m.room.avatar", "url")
         details["topic"] = state_content_field(state, "m.room.topic", "topic")
@@ -293,27 +296,28 @@ class RoomAdmin:
         if account is None or account.deactivated:
             raise invalid_param(f"User {user_id} does not exist or is deactivated")
 
-    async def _summary(self, counts: RoomCounts, published: set[str]) -> dict[str, Any]:
-        state = await self._events.get_current_state(counts.room_id, SUMMARY_TYPES)
-        create = state.get(("m.room.create", ""))
-        create_content = create.content if create is not None else {}
-        return {
-            "room_id": counts.room_id,
-            "name": state_content_field(state, "m.room.name", "name"),
-            "canonical_alias": state_content_field(state, "m.room.canonical_alias", "alias"),
-            "joined_members": counts.joined_members,
-            "joined_local_members": counts.joined_local_members,
-            "version": counts.version,
-            "creator": create_content.get("creator", create.sender if create is not None else None),
-            "encryption": state_content_field(state, "m.room.encryption", "algorithm"),
-            "federatable": create_content.get("m.federate", True) is not False,
-            "public": counts.room_id in published,
-            "join_rules": state_content_field(state, "m.room.join_rules", "join_rule"),
-            "guest_access": state_content_field(state, "m.room.guest_access", "guest_access"),
-            "history_visibility": state_content_field(state, "m.room.history_visibility", "history_visibility"),
-            "state_events": counts.state_events,
-            "room_type": create_content.get("type"),
-        }
+
+def _summary(counts: RoomCounts, published: set[str], state: dict[StateKey, Event]) -> dict[str, Any]:
+    """A room's line in Synapse's room list, from its counts and its SUMMARY_TYPES state."""
+    create = state.get(("m.room.create", ""))
+    create_content = create.content if create is not None else {}
+    return {
+        "room_id": counts.room_id,
+        "name": state_content_field(state, "m.room.name", "name"),
+        "canonical_alias": state_content_field(state, "m.room.canonical_alias", "alias"),
+        "joined_members": counts.joined_members,
+        "joined_local_members": counts.joined_local_members,
+        "version": counts.version,
+        "creator": create_content.get("creator", create.sender if create is not None else None),
+        "encryption": state_content_field(state, "m.room.encryption", "algorithm"),
+        "federatable": create_content.get("m.federate", True) is not False,
+        "public": counts.room_id in published,
+        "join_rules": state_content_field(state, "m.room.join_rules", "join_rule"),
+        "guest_access": state_content_field(state, "m.room.guest_access", "guest_access"),
+        "history_visibility": state_content_field(state, "m.room.history_visibility", "history_visibility"),
+        "state_events": counts.state_events,
+        "room_type": create_content.get("type"),
+    }
 
 
 def state_content_field(state: dict[tuple[str, str], Any], event_type: str, key: str) -> Any:

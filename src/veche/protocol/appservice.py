@@ -18,6 +18,8 @@ from typing import Any
 from veche.protocol.identifiers import is_valid_localpart
 
 NAMESPACE_KINDS = ("users", "aliases", "rooms")
+# The login and registration type an application service uses for the users it manages.
+APPSERVICE_LOGIN = "m.login.application_service"
 
 
 class InvalidRegistration(ValueError):

@@ -9,6 +9,7 @@ from aiohttp import web
 from veche.api.client.auth_helpers import client_ip, session_body
 from veche.api.http import CLIENT_PREFIX, extract_access_token, json_response, read_json_body
 from veche.errors import MatrixError, missing_param
+from veche.protocol.appservice import APPSERVICE_LOGIN
 from veche.services.auth import Session, session_params
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
 
 V3 = f"{CLIENT_PREFIX}/v3"
 PASSWORD_LOGIN = "m.login.password"
-APPSERVICE_LOGIN = "m.login.application_service"
-NOT_AN_APPSERVICE = "m.login.application_service needs an application service's token"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
@@ -34,10 +33,7 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
     ) -> Session:
         """A user of the service's namespace, logged in with its as_token
         (application-service-api.md, "Server admin style permissions")."""
-        token = extract_access_token(request)
-        reg = hs.appservices.by_token(token) if token is not None else None
-        if reg is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", NOT_AN_APPSERVICE)
+        reg = hs.appservices.require_by_token(extract_access_token(request))
         user_id = auth_service.user_from_identifier(body)
         await hs.appservices.check_login(reg, user_id)
         ip = client_ip(request)

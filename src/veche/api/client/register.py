@@ -13,7 +13,7 @@ from aiohttp import web
 from veche.api.client.auth_helpers import client_ip, session_body
 from veche.api.http import CLIENT_PREFIX, extract_access_token, json_response, read_json_body
 from veche.errors import MatrixError, invalid_param, missing_param
-from veche.protocol.appservice import Registration as AppServiceRegistration
+from veche.protocol.appservice import APPSERVICE_LOGIN
 from veche.services.ratelimit import RateLimits
 
 if TYPE_CHECKING:
@@ -21,22 +21,11 @@ if TYPE_CHECKING:
 
 V3 = f"{CLIENT_PREFIX}/v3"
 V1 = f"{CLIENT_PREFIX}/v1"
-APPSERVICE_LOGIN = "m.login.application_service"
-NOT_AN_APPSERVICE = "m.login.application_service needs an application service's token"
 
 
 def routes(hs: HomeServer) -> list[web.RouteDef]:
     registration = hs.registration
     limiter = hs.ratelimiter
-
-    def _appservice(request: web.Request) -> AppServiceRegistration:
-        # The token alone: a `user_id` parameter names the user being registered, who
-        # cannot be acted as yet.
-        token = extract_access_token(request)
-        reg = hs.appservices.by_token(token) if token is not None else None
-        if reg is None:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", NOT_AN_APPSERVICE)
-        return reg
 
     async def register(request: web.Request) -> web.Response:
         kind = request.query.get("kind", "user")
@@ -45,7 +34,10 @@ def routes(hs: HomeServer) -> list[web.RouteDef]:
         body = await read_json_body(request)
         ip = client_ip(request)
         if body.get("type") == APPSERVICE_LOGIN:
-            result = await registration.register_appservice_user(_appservice(request), body, ip)
+            # The token alone: a `user_id` parameter names the user being registered, who
+            # cannot be acted as yet.
+            reg = hs.appservices.require_by_token(extract_access_token(request))
+            result = await registration.register_appservice_user(reg, body, ip)
         elif kind == "guest":
             result = await registration.register_guest(body, ip)
         else:

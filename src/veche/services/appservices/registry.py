@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from veche.errors import MatrixError, forbidden
-from veche.protocol.appservice import Registration
+from veche.protocol.appservice import APPSERVICE_LOGIN, Registration
 from veche.services.appservices.client import AppServiceClient
 from veche.storage.accounts import AccountStore, TokenInfo, UserIdTaken
 
@@ -51,6 +51,14 @@ class AppServices:
 
     def by_token(self, token: str) -> Registration | None:
         return self._by_token.get(token)
+
+    def require_by_token(self, token: str | None) -> Registration:
+        """The service whose as_token `token` is, for m.login.application_service (login
+        and registration); 401 M_UNKNOWN_TOKEN for any other token."""
+        reg = self.by_token(token) if token is not None else None
+        if reg is None:
+            raise MatrixError(401, "M_UNKNOWN_TOKEN", f"{APPSERVICE_LOGIN} needs an application service's token")
+        return reg
 
     async def check_login(self, reg: Registration, user_id: str) -> None:
         """m.login.application_service logs in only a registered user of the service's

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from veche.storage.database import Database
+from veche.storage.database import LIKE_ESCAPE, Database, contains_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class AccountAdminStore:
         if not deactivated:
             where.append("NOT u.deactivated")
         if user_id_contains:
-            where.append("LOWER(u.user_id) LIKE ? ESCAPE '\\'")
+            where.append(f"LOWER(u.user_id) LIKE ? ESCAPE '{LIKE_ESCAPE}'")
             args.append(contains_pattern(user_id_contains.lower()))
         rows = await self._db.fetchall(
             "SELECT u.user_id, u.is_admin, u.is_guest, u.deactivated, u.created_ts, p.fields,"
@@ -68,7 +68,3 @@ class AccountAdminStore:
         await self._db.execute("UPDATE users SET deactivated = FALSE WHERE user_id = ?", user_id)
 
 
-def contains_pattern(text: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') matching any text that contains `text`."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

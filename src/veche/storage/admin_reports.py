@@ -3,8 +3,7 @@ filtered pages, one report, deletion."""
 
 from __future__ import annotations
 
-from veche.storage.admin_accounts import contains_pattern
-from veche.storage.database import Database
+from veche.storage.database import LIKE_ESCAPE, Database, contains_pattern
 from veche.storage.reports import Report
 
 _COLUMNS = "report_id, kind, reporter_id, room_id, event_id, target_user_id, reason, received_ts"
@@ -23,7 +22,7 @@ class ReportAdminStore:
         args: list[object] = []
         for column, value in (("reporter_id", reporter), ("room_id", room_id)):
             if value:
-                where.append(f"{column} LIKE ? ESCAPE '\\'")
+                where.append(f"{column} LIKE ? ESCAPE '{LIKE_ESCAPE}'")
                 args.append(contains_pattern(value))
         condition = " AND ".join(where)
         direction = "DESC" if newest_first else "ASC"

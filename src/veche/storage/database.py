@@ -96,6 +96,22 @@ class InvalidValue(DatabaseError):
     64 bits. It came from a request, so it is bad input rather than a server fault."""
 
 
+# The escape character of the LIKE patterns built from user input: `LIKE ? ESCAPE '!'`.
+LIKE_ESCAPE = "!"
+
+
+def escape_like(text: str) -> str:
+    """`text` with LIKE's wildcards (and the escape character) escaped by LIKE_ESCAPE."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE LIKE_ESCAPE) matching any text that contains `text`."""
+    return f"%{escape_like(text)}%"
+
+
 def is_postgres_target(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 

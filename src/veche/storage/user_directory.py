@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import orjson
 
 from veche.storage.cache import LruCache
-from veche.storage.database import Database
+from veche.storage.database import LIKE_ESCAPE, Database, escape_like
 
 _PUBLIC_VALUES = {"m.room.join_rules": ("join_rule", "public"),
                   "m.room.history_visibility": ("history_visibility", "world_readable")}
-_LIKE_ESCAPE = "!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +57,8 @@ class UserDirectoryStore:
         sql = ["SELECT d.user_id, d.display_name, d.avatar_url FROM user_directory d WHERE"]
         args: list[object] = []
         for word in words:
-            sql.append(f"d.search_text LIKE ? ESCAPE '{_LIKE_ESCAPE}' AND")
-            args.append("% " + _escape_like(word) + "%")
+            sql.append(f"d.search_text LIKE ? ESCAPE '{LIKE_ESCAPE}' AND")
+            args.append("% " + escape_like(word) + "%")
         sql.append("NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = d.user_id AND u.deactivated)")
         if not everyone:
             sql.append(
@@ -107,9 +106,3 @@ class UserDirectoryStore:
             self._verdicts.set(event_nid, verdict)
             verdicts[event_nid] = verdict
         return verdicts
-
-
-def _escape_like(text: str) -> str:
-    for special in (_LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, _LIKE_ESCAPE + special)
-    return text

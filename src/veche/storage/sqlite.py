@@ -37,6 +37,9 @@ T = TypeVar("T")
 
 _SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _BUSY_TIMEOUT_MS = 10_000
+# Commits between two checkpoints of the WAL into the database file (SQLite's own come
+# every 1,000 WAL pages, which is about as many busy commits).
+CHECKPOINT_EVERY_COMMITS = 16
 
 
 def _adapt(args: Sequence[Any]) -> tuple[Any, ...]:
@@ -79,6 +82,11 @@ def _execute_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any
         raise IntegrityError(str(e)) from e
     except OverflowError as e:  # an integer past 64 bits
         raise InvalidValue(str(e)) from e
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # PASSIVE: copies what no reader still needs, never waits for a lock.
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -138,6 +146,7 @@ class _SqliteWriter(WriterConnection[_SqliteTransaction]):
 
     async def release_and_commit(self) -> None:
         await self._db._on_writer(_execute_all, [(f"RELEASE {_SAVEPOINT}", ()), ("COMMIT", ())])
+        self._db._committed()
 
     async def release(self) -> None:
         await self._db._on_writer(_execute, f"RELEASE {_SAVEPOINT}", ())
@@ -147,12 +156,24 @@ class _SqliteWriter(WriterConnection[_SqliteTransaction]):
 
     async def commit(self) -> None:
         await self._db._on_writer(_execute, "COMMIT", ())
+        self._db._committed()
 
     async def rollback(self) -> None:
         await self._db._on_writer(_rollback)
 
     def transaction(self) -> _SqliteTransaction:
         return self._txn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    # The writer's commits would otherwise checkpoint inside themselves (see `_committed`).
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _log_checkpoint_failure(checkpoint: asyncio.Future[None]) -> None:
+    if not checkpoint.cancelled() and checkpoint.exception() is not None:
+        logger.warning("WAL checkpoint failed: %s", checkpoint.exception())
 
 
 class SqliteDatabase(Database):
@@ -166,7 +187,10 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         self._committer = GroupCommitter(_SqliteWriter(self))
+        self._commits_since_checkpoint = 0
+        self._checkpointing: asyncio.Future[None] | None = None
         self._closing = self._closed = False
 
     @classmethod
@@ -178,7 +202,7 @@ class SqliteDatabase(Database):
             # Reader connections would each see a different, empty database.
             raise DatabaseError("an in-memory SQLite database cannot be shared; give a file path")
         db = cls(path, synchronous, readers)
-        await db._run(db._writer, lambda conn: conn.execute("PRAGMA journal_mode=WAL"))
+        await db._run(db._writer, _use_wal)
         return db
 
     def _connection(self) -> sqlite3.Connection:
@@ -211,6 +235,18 @@ class SqliteDatabase(Database):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._committer.transaction()
 
+    def _committed(self) -> None:
+        """A physical transaction committed: now and then, checkpoint the WAL on a thread
+        of its own, so that no commit (and no client waiting for one) pays for it."""
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint < CHECKPOINT_EVERY_COMMITS or self._closing:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._commits_since_checkpoint = 0
+        self._checkpointing = asyncio.ensure_future(self._run(self._checkpointer, _checkpoint))
+        self._checkpointing.add_done_callback(_log_checkpoint_failure)
+
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         return await self._run(self._readers, lambda conn: _fetchall(conn, sql, args))
 
@@ -220,6 +256,8 @@ class SqliteDatabase(Database):
         self._closing = True
         if not await self._committer.close():
             logger.warning("closing the database with a write transaction still under way")
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
         self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._shutdown)
@@ -227,6 +265,7 @@ class SqliteDatabase(Database):
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
         with self._connections_lock:
             for conn in self._connections:
                 conn.close()

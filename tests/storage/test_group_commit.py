@@ -119,7 +119,8 @@ async def test_queued_transactions_share_one_commit() -> None:
     await asyncio.gather(*(write() for _ in range(20)))
     # The first commits alone; the others queued behind it commit together.
     assert writer.log.count("commit") <= 3
-    assert writer.log.count("savepoint") == 20
+    # Each member but the first of its batch in a savepoint.
+    assert writer.log.count("savepoint") == 20 - writer.log.count("begin")
 
 
 async def test_a_lone_transaction_commits_at_once() -> None:
@@ -127,7 +128,39 @@ async def test_a_lone_transaction_commits_at_once() -> None:
     committer = GroupCommitter(writer)
     async with committer.transaction():
         pass
-    assert writer.log == ["begin", "savepoint", "release", "commit"]
+    # Alone in its physical transaction, it needs no savepoint.
+    assert writer.log == ["begin", "commit"]
+
+
+async def test_a_failing_first_member_rolls_its_physical_transaction_back() -> None:
+    writer = _RecordingWriter()
+    committer = GroupCommitter(writer)
+    with pytest.raises(ValueError):
+        async with committer.transaction():
+            raise ValueError("refused")
+    async with committer.transaction():
+        pass
+    assert writer.log == ["begin", "rollback", "begin", "commit"]
+
+
+async def test_a_failing_later_member_rolls_back_to_its_savepoint_only() -> None:
+    writer = _RecordingWriter()
+    committer = GroupCommitter(writer)
+    first_inside = asyncio.Event()
+
+    async def first() -> None:
+        async with committer.transaction():
+            first_inside.set()
+            await asyncio.sleep(0.01)  # the second queues behind it
+
+    async def second() -> None:
+        await first_inside.wait()
+        async with committer.transaction():
+            raise ValueError("refused")
+
+    results = await asyncio.gather(first(), second(), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], ValueError)
+    assert writer.log == ["begin", "savepoint", "rollback_to", "commit"]
 
 
 async def test_a_failed_commit_fails_every_member() -> None:

@@ -36,14 +36,6 @@ async def test_in_memory_is_refused() -> None:
         await connect(":memory:")
 
 
-async def test_temporary_files_stay_in_memory(tmp_path: Path) -> None:
-    db = await connect(str(tmp_path / "a.db"))
-    try:
-        assert await db.fetchval("PRAGMA temp_store") == 2  # MEMORY
-    finally:
-        await db.close()
-
-
 def _create_table(path: Path) -> None:
     # Outside WAL mode, so the table is in the database file itself from the start.
     conn = sqlite3.connect(path)

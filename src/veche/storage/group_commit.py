@@ -1,14 +1,17 @@
 """Group commit: many write transactions, one physical commit (one fsync).
 
-Every `Database.transaction()` of an engine runs on one writer connection, in turn. Each
-logical transaction is a savepoint inside a physical transaction that stays open while
-others are queued behind it; the last of a run commits for all of them. A logical
+Every `Database.transaction()` of an engine runs on one writer connection, in turn. The
+logical transactions are run inside one physical transaction that stays open while others
+are queued behind it, each after the first in a savepoint; the last of a run commits for
+all of them. A logical
 transaction's `async with` block exits only once the physical commit is durable, so a
 caller that answers after its transaction still answers only after the data is safe;
 if that commit fails, every member of the batch gets the error.
 
 A logical transaction that fails rolls back to its savepoint and leaves the rest of the
-batch alone. Reads inside a transaction see the batch's earlier, not yet committed
+batch alone; the first of a batch has none to keep, so it rolls the physical transaction
+back. (A savepoint is not free: SQLite copies every page changed under it to a journal,
+a file once past 64 KiB, and PostgreSQL starts a subtransaction.) Reads inside a transaction see the batch's earlier, not yet committed
 writes, which is harmless: they commit together or not at all, in that order. Reads
 outside transactions (other connections) see only committed data, as before.
 
@@ -50,11 +53,6 @@ class WriterConnection(abc.ABC, Generic[TxnT]):
     @abc.abstractmethod
     async def savepoint(self) -> None:
         """Start a logical transaction (a savepoint named by the engine)."""
-
-    async def begin_with_savepoint(self) -> None:
-        """`begin` then `savepoint`; an engine may do both in one round trip."""
-        await self.begin()
-        await self.savepoint()
 
     @abc.abstractmethod
     async def release(self) -> None:
@@ -130,7 +128,9 @@ class GroupCommitter(Generic[TxnT]):
             await self._commit_holding_lock(self._batch)
         return True
 
-    async def _enter(self) -> tuple[_Batch, TxnT]:
+    async def _enter(self) -> tuple[_Batch, bool, TxnT]:
+        """Join (or start) the physical transaction: the batch, whether this is its first
+        member (which takes no savepoint), and the statements interface."""
         if self._closing:
             raise DatabaseError("the database is closing")
         self._waiting += 1
@@ -139,29 +139,32 @@ class GroupCommitter(Generic[TxnT]):
         finally:
             self._waiting -= 1
         try:
-            if self._batch is None:
-                await _complete(self._writer.begin_with_savepoint())
+            first = self._batch is None
+            if first:
+                await _complete(self._writer.begin())
                 self._batch = _Batch(asyncio.get_running_loop())
             else:
                 await _complete(self._writer.savepoint())
             batch = self._batch
+            assert batch is not None
             batch.size += 1
         except BaseException as e:
             await self._finish_after_failure(e)
             raise
-        return batch, self._writer.transaction()
+        return batch, first, self._writer.transaction()
 
-    async def _exit(self, batch: _Batch, error: BaseException | None) -> None:
+    async def _exit(self, batch: _Batch, first: bool, error: BaseException | None) -> None:
         if error is None and self._batch_is_due(batch):
             # The last of a run (often the only one): its release and the commit are one
             # round trip to the writer, in a task of their own as below.
-            self._committing = asyncio.ensure_future(self._commit(batch, release=True))
+            self._committing = asyncio.ensure_future(self._commit(batch, release=not first))
             await asyncio.shield(batch.committed)
             return
         try:
             if error is None:
-                await _complete(self._writer.release())
-            elif not await _complete(self._writer.rollback_to_savepoint()):
+                if not first:
+                    await _complete(self._writer.release())
+            elif first or not await _complete(self._writer.rollback_to_savepoint()):
                 batch.failed = error
         except BaseException as e:
             await self._finish_after_failure(e)
@@ -227,13 +230,14 @@ class _LogicalTransaction(Generic[TxnT]):
     def __init__(self, committer: GroupCommitter[TxnT]) -> None:
         self._committer = committer
         self._batch: _Batch | None = None
+        self._first = False
 
     async def __aenter__(self) -> TxnT:
-        self._batch, txn = await self._committer._enter()
+        self._batch, self._first, txn = await self._committer._enter()
         return txn
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._batch is not None
-        await self._committer._exit(self._batch, exc)
+        await self._committer._exit(self._batch, self._first, exc)

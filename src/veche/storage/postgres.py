@@ -89,9 +89,6 @@ class _PostgresWriter(WriterConnection[_PostgresTransaction]):
     async def begin(self) -> None:
         await (await self._usable_connection()).execute("BEGIN")
 
-    async def begin_with_savepoint(self) -> None:
-        await (await self._usable_connection()).execute(f"BEGIN; SAVEPOINT {_SAVEPOINT}")
-
     async def _usable_connection(self) -> asyncpg.Connection:
         if self._conn is not None and self._conn.is_closed():
             # The server went away: a fresh connection for the next transaction.

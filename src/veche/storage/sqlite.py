@@ -141,9 +141,6 @@ class _SqliteWriter(WriterConnection[_SqliteTransaction]):
     async def savepoint(self) -> None:
         await self._db._on_writer(_execute, f"SAVEPOINT {_SAVEPOINT}", ())
 
-    async def begin_with_savepoint(self) -> None:
-        await self._db._on_writer(_execute_all, [("BEGIN IMMEDIATE", ()), (f"SAVEPOINT {_SAVEPOINT}", ())])
-
     async def release_and_commit(self) -> None:
         await self._db._on_writer(_execute_all, [(f"RELEASE {_SAVEPOINT}", ()), ("COMMIT", ())])
         self._db._committed()
@@ -165,9 +162,9 @@ class _SqliteWriter(WriterConnection[_SqliteTransaction]):
         return self._txn
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
+def _set_up_writer(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
-    # The writer's commits would otherwise checkpoint inside themselves (see `_committed`).
+    # Its commits would otherwise checkpoint inside themselves (see `_committed`).
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
@@ -202,7 +199,7 @@ class SqliteDatabase(Database):
             # Reader connections would each see a different, empty database.
             raise DatabaseError("an in-memory SQLite database cannot be shared; give a file path")
         db = cls(path, synchronous, readers)
-        await db._run(db._writer, _use_wal)
+        await db._run(db._writer, _set_up_writer)
         return db
 
     def _connection(self) -> sqlite3.Connection:
@@ -214,10 +211,6 @@ class SqliteDatabase(Database):
             conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            # Statement journals past 64 KiB (a batch's multi-row inserts into random-keyed
-            # indexes) and temporary B-trees otherwise go to files that are created,
-            # written and deleted every time: a tenth of the writer's time under load.
-            conn.execute("PRAGMA temp_store=MEMORY")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)

@@ -3,11 +3,11 @@ purpose, and a purge leaves no row of the room behind, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from tests.api.userdata_helpers import call, create_room, q, send_text
 from veche.storage.room_purge import KEPT, PURGED, RoomPurgeStore
 from veche.storage.stores import create_event_stores
 from veche.storage.stream import StreamIdGenerator
 
-CLIENT = "/_matrix/client/v3"
 ROOM_COLUMNS = {"room_id", "room_nid", "event_nid", "event_id", "redaction_nid"}
 
 
@@ -39,29 +39,16 @@ async def test_every_table_naming_a_room_is_purged_or_kept(homeserver):
 
 async def test_purge_leaves_no_row_of_the_room(http, make_user, homeserver):
     alice = await make_user("alice")
-    async def room(alias: str) -> str:
-        async with http.post(f"{CLIENT}/createRoom", json={"room_alias_name": alias,
-                                                             "preset": "public_chat"},
-                             headers=alice.headers) as response:
-            return (await response.json())["room_id"]
-    kept, doomed = await room("kept"), await room("doomed")
+    kept = await create_room(http, alice, room_alias_name="kept")
+    doomed = await create_room(http, alice, room_alias_name="doomed")
     for room_id in (kept, doomed):
         for i in range(3):
-            async with http.put(f"{CLIENT}/rooms/{room_id}/send/m.room.message/t{room_id}{i}",
-                                json={"msgtype": "m.text", "body": f"hello {i}"},
-                                headers=alice.headers) as response:
-                assert response.status == 200
-                event_id = (await response.json())["event_id"]
-        async with http.post(f"{CLIENT}/rooms/{room_id}/receipt/m.read/{event_id}", json={},
-                             headers=alice.headers) as response:
-            assert response.status == 200
-        async with http.put(f"{CLIENT}/user/{alice.user_id}/rooms/{room_id}/tags/u.work", json={},
-                            headers=alice.headers) as response:
-            assert response.status == 200
+            event_id = await send_text(http, alice, room_id, f"hello {i}")
+        assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(event_id)}", alice, {}))[0] == 200
+        assert (await call(http, "PUT", f"/user/{q(alice.user_id)}/rooms/{q(room_id)}/tags/u.work", alice, {}))[0] == 200
     db = homeserver.db
-    async with http.post(f"{CLIENT}/search", json={"search_categories": {"room_events": {"search_term": "hello"}}},
-                         headers=alice.headers) as response:
-        assert response.status == 200
+    search = {"search_categories": {"room_events": {"search_term": "hello"}}}
+    assert (await call(http, "POST", "/search", alice, search))[0] == 200
     before = await _counts(db, kept)
     streams = [("events", "stream_ordering"), ("receipts", "stream_id"), ("account_data", "stream_id")]
     positions = [await db.fetchval(f"SELECT MAX({column}) FROM {table}") for table, column in streams]

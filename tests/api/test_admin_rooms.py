@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api.conftest import SERVER_NAME
+from tests.api.userdata_helpers import call, q, send_text
 from veche.errors import MatrixError
 
 V1 = "/_synapse/admin/v1"
@@ -144,17 +145,9 @@ async def test_delete_purges_the_room_and_later_operations_work(http, make_user,
     other = await create_room(http, alice, preset="public_chat")
     assert await join(http, bob, room_id) == 200
     assert await join(http, bob, other) == 200
-    sent = []
-    for i in range(3):
-        async with http.put(f"{CLIENT}/rooms/{room_id}/send/m.room.message/m{i}",
-                            json={"msgtype": "m.text", "body": f"secret {i}"}, headers=alice.headers) as response:
-            sent.append((await response.json())["event_id"])
-    async with http.put(f"{CLIENT}/user/{bob.user_id}/rooms/{room_id}/tags/u.work", json={},
-                        headers=bob.headers) as response:
-        assert response.status == 200
-    async with http.post(f"{CLIENT}/rooms/{room_id}/receipt/m.read/{sent[-1]}", json={},
-                         headers=bob.headers) as response:
-        assert response.status == 200
+    sent = [await send_text(http, alice, room_id, f"secret {i}") for i in range(3)]
+    assert (await call(http, "PUT", f"/user/{q(bob.user_id)}/rooms/{q(room_id)}/tags/u.work", bob, {}))[0] == 200
+    assert (await call(http, "POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(sent[-1])}", bob, {}))[0] == 200
     bob_before = (await _sync(http, bob))["next_batch"]
     alice_before = (await _sync(http, alice))["next_batch"]
     # Warm the caches that hold the room.

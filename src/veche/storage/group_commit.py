@@ -139,14 +139,13 @@ class GroupCommitter(Generic[TxnT]):
         finally:
             self._waiting -= 1
         try:
-            first = self._batch is None
-            if first:
+            if self._batch is None:
                 await _complete(self._writer.begin())
-                self._batch = _Batch(asyncio.get_running_loop())
+                batch = self._batch = _Batch(asyncio.get_running_loop())
+                first = True
             else:
                 await _complete(self._writer.savepoint())
-            batch = self._batch
-            assert batch is not None
+                batch, first = self._batch, False
             batch.size += 1
         except BaseException as e:
             await self._finish_after_failure(e)

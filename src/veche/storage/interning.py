@@ -128,8 +128,8 @@ class StringInterner(_Interner[str]):
         self._select_nids = select_by_ids(engine, f"i.{value_column}, i.{nid_column}", table, value_column)
         # A multi-row insert that may abort halfway keeps a statement journal of every
         # page it changes, which past 64 KiB (16 new event IDs land on as many pages of
-        # the unique index) SQLite spills to a file created and deleted every time: a
-        # tenth of the writer's time under load. Ignoring conflicts, it cannot abort.
+        # the unique index) SQLite spills to a file created and deleted for each send
+        # batch. Ignoring conflicts, it cannot abort and keeps none.
         self._insert_new = (
             f"INSERT OR IGNORE INTO {table} ({value_column}) VALUES {{}}"
             if engine == "sqlite"
